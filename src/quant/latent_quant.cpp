@@ -8,6 +8,11 @@
 
 namespace latentkv {
 
+namespace {
+// Smallest float magnitude that rounds to fp16 infinity.
+constexpr float kHalfMax = 65520.0f;
+}  // namespace
+
 bool is_supported_bits(int bits) {
   return bits == 2 || bits == 3 || bits == 4 || bits == 8 || bits == 16;
 }
@@ -22,7 +27,8 @@ void validate_quant_config(const QuantConfig& config, int rank) {
   LKV_CHECK_ARG(rank >= 1, "latent rank must be >= 1, got ", rank);
   LKV_CHECK_ARG(config.quant_group >= 0, "quant_group must be >= 0, got ", config.quant_group);
   const int qg = effective_quant_group(config, rank);
-  LKV_CHECK_ARG(rank % qg == 0, "quant_group ", qg, " does not divide the latent rank ", rank);
+  LKV_CHECK_ARG(config.bits == 16 || rank % qg == 0, "quant_group ", qg,
+                " does not divide the latent rank ", rank);
   LKV_CHECK_ARG(config.residual >= 0, "residual window must be >= 0, got ", config.residual);
 }
 
@@ -118,6 +124,13 @@ void quantize_latent(const float* x, int rank, const QuantConfig& config, uint8_
   for (int g = 0; g < rank / qg; ++g) {
     const float* xg = x + g * qg;
     const auto [lo, hi] = std::minmax_element(xg, xg + qg);
+    // Outside the fp16 range the stored zero (or scale) would be infinite and every dequantized
+    // value NaN/Inf. NaN fails the comparison (and is never picked by minmax_element), so each
+    // value is checked. Inside the range the scale cannot overflow either.
+    for (int i = 0; i < qg; ++i)
+      if (!(std::abs(xg[i]) < kHalfMax))
+        LKV_THROW(StatusCode::kNumericalError, "latent value ", xg[i],
+                  " is NaN or outside the fp16 range");
     const uint16_t zero_h = float_to_half_bits(*lo);
     const uint16_t scale_h = float_to_half_bits((*hi - *lo) / static_cast<float>(max_code));
     zero[g] = zero_h;

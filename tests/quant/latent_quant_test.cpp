@@ -170,5 +170,23 @@ TEST(LatentQuant, RejectsBadConfigs) {
   EXPECT_THROW(validate_quant_config(cfg, 64), Error);
 }
 
+TEST(LatentQuant, RejectsValuesOutsideHalfRange) {
+  QuantConfig cfg;
+  cfg.bits = 2;
+  uint8_t codes[1];
+  uint16_t scale, zero;
+  const float big[4] = {0.f, 1.f, 2.f, 200000.f};
+  const float low[4] = {-70000.f, 1.f, 2.f, 3.f};
+  const float nan[4] = {0.f, std::nanf(""), 2.f, 3.f};
+  for (const float* x : {big, low, nan}) {
+    try {
+      quantize_latent(x, 4, cfg, codes, &scale, &zero);
+      FAIL() << "must reject";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), StatusCode::kNumericalError);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace latentkv

@@ -47,7 +47,9 @@ float half_bits_to_float(uint16_t h);
 
 /// Quantizes one token's latent x[rank]. Writes latent_code_bytes(rank, bits) bytes to `codes`
 /// and latent_num_quant_groups() fp16 values to `scale` and `zero`. For bits = 16 writes the fp16
-/// latent into `codes` (little-endian) and leaves scale/zero untouched. x must be finite.
+/// latent into `codes` (little-endian) and leaves scale/zero untouched. Throws
+/// Error(kNumericalError) when a quantized group holds NaN or a value outside the fp16 range
+/// (|x| >= 65520), where scale/zero would overflow; bits = 16 expects finite fp16-range input.
 void quantize_latent(const float* x, int rank, const QuantConfig& config, uint8_t* codes,
                      uint16_t* scale, uint16_t* zero);
 /// Inverse of quantize_latent: out[rank] = fma(code, scale, zero) (or the fp16 values).
