@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "latentkv/status.h"
@@ -36,8 +37,9 @@ struct ProjectionFactors {
   std::vector<float> b;
   /// Projection bias in original head order, [num_kv_heads*head_dim], or empty (Llama: none).
   std::vector<float> bias;
-  /// Size of the orthonormal rotation folded into A/B per group (0 = none). Informational:
-  /// B·A is unchanged by the fold.
+  /// Size of the orthonormal rotation folded into A/B per group (0 = none; −1 = rotated, each
+  /// group by a rotation of its own rank, when ranks differ). Informational: B·A is unchanged by
+  /// the fold.
   int rotation = 0;
 
   int num_groups() const { return group_size > 0 ? num_kv_heads / group_size : 0; }
@@ -49,6 +51,14 @@ struct ProjectionFactors {
   /// Offset of B_g inside `b`, in elements.
   int64_t b_offset(int g) const {
     return static_cast<int64_t>(group_size) * head_dim * rank_offset(g);
+  }
+  /// (group, slot) of KV head `kv_head`, from group_heads. Throws Error(kInvalidArgument) when the
+  /// head is not in group_heads.
+  std::pair<int, int> head_location(int kv_head) const {
+    for (size_t i = 0; i < group_heads.size(); ++i)
+      if (group_heads[i] == kv_head)
+        return {static_cast<int>(i) / group_size, static_cast<int>(i) % group_size};
+    LKV_THROW(StatusCode::kInvalidArgument, "factors: KV head ", kv_head, " is not in group_heads");
   }
   /// Whether every group has the same rank (what the fused kernels need).
   bool uniform_rank() const {
@@ -85,6 +95,26 @@ struct ProjectionFactors {
     LKV_CHECK_ARG(bias.empty() || static_cast<int64_t>(bias.size()) == int64_t{num_kv_heads} * head_dim,
                   "factors: bias has ", bias.size(), " elements");
   }
+};
+
+/// The output projection with the value up-projection folded in (design §3.8).
+///
+/// Query head h reads KV head h / gqa_ratio, which sits in value group g(h) at slot j(h). With
+/// z_h = Σ_t p_{h,t} h_{v,g(h),t} (the attention-weighted value latent of width ranks[g(h)]),
+///   out = Σ_h W'_{o,h} z_h + bias,   W'_{o,h} = W_{o,h} B_{v,g(h)}[j(h)]  ([d_model, ranks[g(h)]]),
+/// so value latents are never up-projected. The v_proj bias is folded into `bias` (attention
+/// probabilities sum to 1).
+struct FoldedOutputProjection {
+  int d_model = 0;
+  int num_qo_heads = 0;
+  /// First column of query head h in `w`, [num_qo_heads + 1]; the last entry is the width.
+  std::vector<int> head_offsets;
+  /// W' = [W'_{o,0} | W'_{o,1} | ...], [d_model, head_offsets.back()] row-major.
+  std::vector<float> w;
+  /// [d_model]: o_proj bias + W_o·bias_v; empty when the layer has neither bias.
+  std::vector<float> bias;
+
+  int width() const { return head_offsets.empty() ? 0 : head_offsets.back(); }
 };
 
 /// The consecutive grouping 0,1,2,... (Palu's G-LRD).
