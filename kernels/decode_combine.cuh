@@ -1,0 +1,61 @@
+// Split-KV combine (flash-decoding): merges the normalized partial results of the token splits
+// of one (sequence, query head) weighted by their log2-sum-exp. Slots with lse = -inf (empty
+// splits) are skipped without reading their values (which are never written).
+#pragma once
+
+#include <cstdint>
+
+#include "mma_utils.cuh"
+
+namespace latentkv::kernels {
+
+struct DecodeCombineParams {
+  const float* part_o;    // [rows][num_slots][dim], rows = batch * num_heads
+  const float* part_lse;  // [rows][num_slots], log2 domain
+  int num_slots, dim, num_heads;
+  void* out;  // out[b*out_sb + h*out_sh + d]
+  int out_dtype;
+  int64_t out_sb, out_sh;
+  float* lse;  // [rows] natural log, or nullptr
+};
+
+/// Most partial results one combine merges (plans stay below 131072 / 64 + 1).
+constexpr int kMaxCombineSlots = 4096;
+
+/// One CTA per (sequence, head).
+__global__ void __launch_bounds__(128) decode_combine_kernel(const DecodeCombineParams p) {
+  __shared__ float weight[kMaxCombineSlots];
+  __shared__ float red[2];
+  const int64_t row = blockIdx.x;
+  const int b = static_cast<int>(row / p.num_heads), h = static_cast<int>(row % p.num_heads);
+  const float* ls = p.part_lse + row * p.num_slots;
+  if (threadIdx.x < 32) {
+    float m = -INFINITY;
+    for (int s = threadIdx.x; s < p.num_slots; s += 32) m = fmaxf(m, ls[s]);
+    for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(~0u, m, off));
+    float sum = 0.0f;
+    for (int s = threadIdx.x; s < p.num_slots; s += 32) {
+      const float w = ls[s] == -INFINITY ? 0.0f : exp2f(ls[s] - m);
+      weight[s] = w;
+      sum += w;
+    }
+    for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(~0u, sum, off);
+    if (threadIdx.x == 0) {
+      red[0] = m;
+      red[1] = sum;
+    }
+  }
+  __syncthreads();
+  const float m = red[0], sum = red[1];
+  const float inv = m == -INFINITY ? 0.0f : 1.0f / sum;
+  for (int d = threadIdx.x; d < p.dim; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int s = 0; s < p.num_slots; ++s)
+      if (weight[s] != 0.0f) acc += weight[s] * p.part_o[(row * p.num_slots + s) * p.dim + d];
+    store_out(p.out, int64_t{b} * p.out_sb + int64_t{h} * p.out_sh + d, acc * inv, p.out_dtype);
+  }
+  if (threadIdx.x == 0 && p.lse != nullptr)
+    p.lse[row] = m == -INFINITY ? -INFINITY : (m + log2f(sum)) * 0.69314718055994531f;
+}
+
+}  // namespace latentkv::kernels

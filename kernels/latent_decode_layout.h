@@ -1,0 +1,96 @@
+// Tile configuration and shared-memory layout of the fused latent decode kernel. Plain C++ so that
+// host planning code (compiled without nvcc) and the kernel agree on every size.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define LKV_HOST_DEVICE __host__ __device__
+#else
+#define LKV_HOST_DEVICE
+#endif
+
+namespace latentkv::kernels {
+
+constexpr int kLatentTile = 64;      ///< tokens per tile (one pipeline stage)
+constexpr int kLatentMaxRows = 16;   ///< query rows per CTA: one m16 tile
+constexpr int kLatentMaxVPairs = 4;  ///< 16-column blocks of the value latent per warp
+constexpr int kLatentSPad = 8;       ///< floats of padding per score row (bank spread)
+
+/// Row stride in shared memory for rows of `bytes` bytes: 16-byte multiple, odd number of 16-byte
+/// units so that the 8 row addresses of one ldmatrix hit distinct banks.
+LKV_HOST_DEVICE constexpr int latent_smem_row_stride(int bytes) {
+  const int s = (bytes + 15) / 16 * 16;
+  return (s / 16) % 2 == 0 ? s + 16 : s;
+}
+
+/// Latent bytes per token row as stored (packed codes, fp16 when bits = 16).
+LKV_HOST_DEVICE constexpr int latent_code_row_bytes(int rank, int bits) {
+  return (rank * bits + 7) / 8;
+}
+
+/// MMA k-steps of the key rebuild: k16 steps for fp16, k32 steps for int8 (2-bit codes come in
+/// pairs of steps per 16-byte segment).
+LKV_HOST_DEVICE constexpr int latent_key_steps(int rank_k, int bits) {
+  return bits == 16 ? rank_k / 16 : bits == 2 ? 2 * ((rank_k + 63) / 64) : (rank_k + 31) / 32;
+}
+
+/// Byte offsets of the regions of the kernel's dynamic shared memory.
+struct LatentSmemLayout {
+  int stages = 0;
+  int k_sstride = 0, v_sstride = 0;  ///< stage row strides (codes or fp16)
+  int k_copy = 0, v_copy = 0;        ///< bytes copied per row (multiple of 16)
+  int stage_bytes = 0;
+  int vtile_stride = 0;  ///< fp16 value tile rows (bits < 16: dequantized values)
+  int k4_stride = 0;     ///< 3-bit keys re-packed as 4-bit codes
+  int off_vtile = 0, off_k4 = 0, off_s = 0, off_p = 0, off_o = 0, off_stats = 0;
+  int o_stride = 0;  ///< floats per row of the value accumulator
+  int total = 0;
+};
+
+LKV_HOST_DEVICE constexpr LatentSmemLayout latent_smem_layout(int bits, int rank_k, int rank_v,
+                                                              int num_warps) {
+  LatentSmemLayout l{};
+  const int t = kLatentTile;
+  const bool quant = bits < 16;
+  l.stages = quant ? 3 : 2;
+  const int kb = latent_code_row_bytes(rank_k, bits), vb = latent_code_row_bytes(rank_v, bits);
+  l.k_copy = (kb + 15) / 16 * 16;
+  l.v_copy = (vb + 15) / 16 * 16;
+  l.k_sstride = latent_smem_row_stride(kb);
+  l.v_sstride = latent_smem_row_stride(vb);
+  l.stage_bytes = t * (l.k_sstride + l.v_sstride) + (quant ? 2 * t * 4 : 0);
+  int off = l.stages * l.stage_bytes;
+  l.vtile_stride = latent_smem_row_stride(2 * rank_v);
+  l.off_vtile = off;
+  if (quant) off += t * l.vtile_stride;
+  l.k4_stride = latent_smem_row_stride(latent_key_steps(rank_k, 4) * 16);
+  l.off_k4 = off;
+  if (bits == 3) off += t * l.k4_stride;
+  l.off_s = off;
+  off += num_warps * kLatentMaxRows * (t + kLatentSPad) * 4;
+  l.off_p = off;
+  off += kLatentMaxRows * (t + 8) * 2;
+  l.o_stride = rank_v + 8;
+  l.off_o = off;
+  off += kLatentMaxRows * l.o_stride * 4;
+  l.off_stats = off;
+  off += 3 * kLatentMaxRows * 4;
+  l.total = off;
+  return l;
+}
+
+}  // namespace latentkv::kernels
+
+namespace latentkv::kernels {
+
+/// Warps of the latent decode kernel: one per 8 head dims (+ their RoPE partners).
+LKV_HOST_DEVICE constexpr int latent_num_warps(int head_dim) { return head_dim / 16; }
+
+/// Whether a CTA holding `hpc` heads keeps their key factors in registers: the kernel reserves
+/// 32/hpc MMA k-steps of fragments (128 registers per thread).
+LKV_HOST_DEVICE constexpr bool latent_hpc_fits(int hpc, int rank_k, int bits) {
+  return latent_key_steps(rank_k, bits) <= 32 / hpc;
+}
+
+}  // namespace latentkv::kernels

@@ -1,0 +1,162 @@
+#include "attention/latent_decode_config.h"
+#include "cuda/cuda_status.h"
+#include "cuda/decode_combine.h"
+#include "cuda/latent_decode_launch.cuh"
+#include "latentkv/attention/latent_decode.h"
+
+namespace latentkv {
+namespace {
+
+cudaError_t launch_family(int head_dim, int bits, const kernels::LatentDecodeKernelParams& kp,
+                          int hpc, dim3 grid, int smem, cudaStream_t s) {
+  using detail::launch_latent_decode;
+  if (head_dim == 128) {
+    switch (bits) {
+      case 16:
+        return launch_latent_decode<128, 16>(kp, hpc, grid, smem, s);
+      case 4:
+        return launch_latent_decode<128, 4>(kp, hpc, grid, smem, s);
+      case 3:
+        return launch_latent_decode<128, 3>(kp, hpc, grid, smem, s);
+      case 2:
+        return launch_latent_decode<128, 2>(kp, hpc, grid, smem, s);
+    }
+  } else {
+    switch (bits) {
+      case 16:
+        return launch_latent_decode<64, 16>(kp, hpc, grid, smem, s);
+      case 4:
+        return launch_latent_decode<64, 4>(kp, hpc, grid, smem, s);
+      case 3:
+        return launch_latent_decode<64, 3>(kp, hpc, grid, smem, s);
+      case 2:
+        return launch_latent_decode<64, 2>(kp, hpc, grid, smem, s);
+    }
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, void* workspace,
+                         int64_t workspace_bytes, GpuStream stream) {
+  LKV_RETURN_IF_ERROR(latent_decode_is_supported(p));
+  const int ratio = p.num_qo_heads / p.num_kv_heads;
+  const int hpc = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, p.k.bits);
+  if (plan.num_splits < 1 || plan.tokens_per_split < 1 || plan.heads_per_cta != hpc ||
+      plan.extra_splits != (detail::latent_has_residual_launch(p) ? 1 : 0))
+    return Status(StatusCode::kInvalidArgument,
+                  "latent_decode: plan does not match the parameters (re-run latent_decode_plan)");
+  if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == nullptr))
+    return Status(StatusCode::kOutOfMemory, str_cat("latent_decode: workspace of ", workspace_bytes,
+                                                    " bytes, plan needs ", plan.workspace_bytes));
+  const int slots = plan.num_splits + plan.extra_splits;
+  const int64_t rows = int64_t{p.batch_size} * p.num_qo_heads;
+
+  kernels::LatentDecodeKernelParams kp{};
+  kp.num_qo_heads = p.num_qo_heads;
+  kp.ratio = ratio;
+  kp.group_size = p.group_size;
+  kp.rank_k = p.k.rank;
+  kp.rank_v = p.v.rank;
+  kp.group_heads = p.group_heads;
+  kp.q = p.q;
+  kp.q_bf16 = p.q_dtype == DType::kBF16;
+  kp.q_sb = p.q_stride_batch;
+  kp.q_sh = p.q_stride_head;
+  kp.b_k = p.b_k;
+  kp.b_i8 = p.b_k_i8;
+  kp.b_i8_scale = p.b_k_i8_scale;
+  kp.b_i8_rowsum = p.b_k_i8_rowsum;
+  kp.inv_freq = p.inv_freq;
+  kp.q_scale = p.sm_scale * 1.4426950408889634f;
+  // Keys of the int8 path enter the fp16 score MMA as γ·RoPE(B_i8·(c - o)): |B_i8| <= 127,
+  // |c - o| <= o = 2^(bits-1), and the rotation can grow a component by sqrt(2); γ keeps the
+  // worst case near 32768.
+  if (p.k.bits < 16)
+    kp.key_gamma = 32768.0f / (127.0f * static_cast<float>(1 << (p.k.bits - 1)) * p.k.rank * 1.5f);
+  const auto bytes = [](const void* x) { return static_cast<const uint8_t*>(x); };
+  kp.k_codes = bytes(p.k.codes);
+  kp.v_codes = bytes(p.v.codes);
+  kp.k_sz = bytes(p.k.scale_zero);
+  kp.v_sz = bytes(p.v.scale_zero);
+  kp.k_ring = bytes(p.k.ring);
+  kp.v_ring = bytes(p.v.ring);
+  kp.k_ps = p.k.page_stride;
+  kp.k_gs = p.k.group_stride;
+  kp.k_ts = p.k.token_stride;
+  kp.v_ps = p.v.page_stride;
+  kp.v_gs = p.v.group_stride;
+  kp.v_ts = p.v.token_stride;
+  kp.k_szps = p.k.sz_page_stride;
+  kp.k_szgs = p.k.sz_group_stride;
+  kp.k_szts = p.k.sz_token_stride;
+  kp.v_szps = p.v.sz_page_stride;
+  kp.v_szgs = p.v.sz_group_stride;
+  kp.v_szts = p.v.sz_token_stride;
+  kp.k_rs = p.k.ring_seq_stride;
+  kp.k_rgs = p.k.ring_group_stride;
+  kp.k_rts = p.k.ring_token_stride;
+  kp.v_rs = p.v.ring_seq_stride;
+  kp.v_rgs = p.v.ring_group_stride;
+  kp.v_rts = p.v.ring_token_stride;
+  kp.residual = p.window.residual;
+  kp.chunk = p.window.chunk;
+  kp.ring_cap = p.window.ring_capacity() > 0 ? p.window.ring_capacity() : 1;
+  kp.indptr = p.pages.indptr;
+  kp.indices = p.pages.indices;
+  kp.seq_lens = p.pages.seq_lens;
+  kp.page_size = p.pages.page_size;
+  kp.tokens_per_split = plan.tokens_per_split;
+  kp.num_slots = slots;
+  if (slots > 1) {
+    kp.part_o = static_cast<float*>(workspace);
+    kp.part_lse = reinterpret_cast<float*>(static_cast<char*>(workspace) +
+                                           (rows * slots * p.v.rank * 4 + 255) / 256 * 256);
+  }
+  kp.out = p.out;
+  kp.out_dtype = static_cast<int>(p.out_dtype);
+  kp.out_sb = p.out_stride_batch;
+  kp.out_sh = p.out_stride_head;
+  kp.lse = p.lse;
+  cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  const int nw = kernels::latent_num_warps(p.head_dim);
+
+  // Main kernel: pages (and the fp16 ring when bits = 16).
+  kp.mode = 0;
+  kp.slot_offset = 0;
+  kp.ksteps = kernels::latent_key_steps(p.k.rank, p.k.bits);
+  const int smem = kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total;
+  const dim3 grid(plan.num_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc),
+                  p.batch_size);
+  LKV_CUDA_RETURN(launch_family(p.head_dim, p.k.bits, kp, hpc, grid, smem, s));
+
+  // Residual window of quantized caches: the fp16 kernel over the ring only.
+  if (plan.extra_splits > 0) {
+    const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
+    kp.mode = 1;
+    kp.slot_offset = plan.num_splits;
+    kp.ksteps = kernels::latent_key_steps(p.k.rank, 16);
+    const int smem16 = kernels::latent_smem_layout(16, p.k.rank, p.v.rank, nw).total;
+    const dim3 grid16(1, (p.num_kv_heads / p.group_size) * (p.group_size / hpc16), p.batch_size);
+    LKV_CUDA_RETURN(launch_family(p.head_dim, 16, kp, hpc16, grid16, smem16, s));
+  }
+
+  if (slots > 1) {
+    kernels::DecodeCombineParams cp{};
+    cp.part_o = kp.part_o;
+    cp.part_lse = kp.part_lse;
+    cp.num_slots = slots;
+    cp.dim = p.v.rank;
+    cp.num_heads = p.num_qo_heads;
+    cp.out = p.out;
+    cp.out_dtype = static_cast<int>(p.out_dtype);
+    cp.out_sb = p.out_stride_batch;
+    cp.out_sh = p.out_stride_head;
+    cp.lse = p.lse;
+    LKV_CUDA_RETURN(detail::launch_decode_combine(cp, rows, s));
+  }
+  return Status::Ok();
+}
+
+}  // namespace latentkv

@@ -1,0 +1,7 @@
+// Explicit instantiation of the latent decode kernels for head_dim 64, 16-bit latents.
+#include "cuda/latent_decode_launch.cuh"
+
+namespace latentkv::detail {
+template cudaError_t launch_latent_decode<64, 16>(const kernels::LatentDecodeKernelParams&, int,
+                                                  dim3, int, cudaStream_t);
+}  // namespace latentkv::detail

@@ -1,0 +1,58 @@
+// Launch of one (head_dim, bits) family of the latent decode kernel; each family is explicitly
+// instantiated in its own translation unit (latent_decode_hd*_b*.cu) to keep compiles small.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <mutex>
+
+#include "latent_decode.cuh"
+
+namespace latentkv::detail {
+
+template <int HD, int BITS, int HPC>
+cudaError_t launch_latent_decode_hpc(const kernels::LatentDecodeKernelParams& kp, dim3 grid,
+                                     int smem, cudaStream_t stream) {
+  static std::once_flag once;
+  static cudaError_t attr = cudaSuccess;
+  // Raise the dynamic shared-memory limit once per instantiation (not a stream operation, so it
+  // never happens inside a graph capture after the first call).
+  std::call_once(once, [] {
+    attr = cudaFuncSetAttribute(kernels::latent_decode_kernel<HD, BITS, HPC>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  });
+  if (attr != cudaSuccess) return attr;
+  kernels::latent_decode_kernel<HD, BITS, HPC><<<grid, HD / 16 * 32, smem, stream>>>(kp);
+  return cudaGetLastError();
+}
+
+/// Dispatches heads-per-CTA 1, 2 or 4.
+template <int HD, int BITS>
+cudaError_t launch_latent_decode(const kernels::LatentDecodeKernelParams& kp, int hpc, dim3 grid,
+                                 int smem, cudaStream_t stream) {
+  switch (hpc) {
+    case 1:
+      return launch_latent_decode_hpc<HD, BITS, 1>(kp, grid, smem, stream);
+    case 2:
+      return launch_latent_decode_hpc<HD, BITS, 2>(kp, grid, smem, stream);
+    case 4:
+      return launch_latent_decode_hpc<HD, BITS, 4>(kp, grid, smem, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+#define LKV_DECLARE_LATENT_DECODE(HD, BITS)                   \
+  extern template cudaError_t launch_latent_decode<HD, BITS>( \
+      const kernels::LatentDecodeKernelParams&, int, dim3, int, cudaStream_t);
+LKV_DECLARE_LATENT_DECODE(64, 16)
+LKV_DECLARE_LATENT_DECODE(64, 4)
+LKV_DECLARE_LATENT_DECODE(64, 3)
+LKV_DECLARE_LATENT_DECODE(64, 2)
+LKV_DECLARE_LATENT_DECODE(128, 16)
+LKV_DECLARE_LATENT_DECODE(128, 4)
+LKV_DECLARE_LATENT_DECODE(128, 3)
+LKV_DECLARE_LATENT_DECODE(128, 2)
+#undef LKV_DECLARE_LATENT_DECODE
+
+}  // namespace latentkv::detail

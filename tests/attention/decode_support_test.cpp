@@ -1,0 +1,264 @@
+// CPU tests of the engine-facing decode API: support checks with their reasons, planning,
+// cache layout, the residual-window policy (against the CPU LatentStore) and the int8 key
+// factors (accuracy against the 4-bit latent error they sit next to).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "latentkv/attention/latent_append.h"
+#include "latentkv/attention/latent_decode.h"
+#include "latentkv/attention/paged_decode.h"
+#include "latentkv/quant/latent_quant.h"
+#include "latentkv/reference/latent_store.h"
+
+namespace latentkv {
+namespace {
+
+// A consistent latent decode configuration (Llama-2-7B shape, group size 4, 50 %, 4-bit), with
+// dummy non-null pointers: support checks and plans never dereference them.
+struct Config {
+  std::vector<int32_t> dummy = std::vector<int32_t>(64, 0);
+  LatentCacheLayout kl, vl;
+  LatentDecodeParams p;
+  explicit Config(int bits = 4, int rank = 256, int rank_v = 0, int group_size = 4) {
+    if (rank_v == 0) rank_v = rank;
+    QuantConfig q;
+    q.bits = bits;
+    LatentWindowPolicy w;
+    if (bits < 16) {
+      w.residual = 128;
+      w.chunk = 16;
+    }
+    kl = make_latent_cache_layout(32 / group_size, rank, q, 16, 100, w, 1);
+    vl = make_latent_cache_layout(32 / group_size, rank_v, q, 16, 100, w, 1);
+    void* ptr = dummy.data();
+    p.batch_size = 1;
+    p.num_qo_heads = 32;
+    p.num_kv_heads = 32;
+    p.head_dim = 128;
+    p.group_size = group_size;
+    p.group_heads = dummy.data();
+    p.q = ptr;
+    p.b_k = reinterpret_cast<const uint16_t*>(ptr);
+    p.b_k_i8 = reinterpret_cast<const int8_t*>(ptr);
+    p.b_k_i8_scale = reinterpret_cast<const float*>(ptr);
+    p.b_k_i8_rowsum = dummy.data();
+    p.inv_freq = reinterpret_cast<const double*>(ptr);
+    p.sm_scale = 0.088f;
+    p.k = kl.view;
+    p.v = vl.view;
+    for (LatentCacheView* v : {&p.k, &p.v}) {
+      v->codes = ptr;
+      v->scale_zero = ptr;
+      v->ring = ptr;
+    }
+    p.window = w;
+    p.pages.indptr = p.pages.indices = p.pages.seq_lens = dummy.data();
+    p.pages.page_size = 16;
+    p.out = ptr;
+    p.out_stride_batch = 32 * rank_v;
+    p.out_stride_head = rank_v;
+  }
+};
+
+TEST(LatentDecodeSupport, AcceptsTheBenchmarkShapes) {
+  for (int bits : {16, 4, 3, 2})
+    for (int rank : {128, 256}) {
+      Config c(bits, rank);
+      EXPECT_TRUE(latent_decode_is_supported(c.p).ok())
+          << bits << " " << rank << ": " << latent_decode_is_supported(c.p).to_string();
+    }
+}
+
+TEST(LatentDecodeSupport, RejectsWithAReason) {
+  struct Bad {
+    const char* what;
+    void (*edit)(LatentDecodeParams&);
+    StatusCode code;
+  };
+  const Bad cases[] = {
+      {"head_dim", [](LatentDecodeParams& p) { p.head_dim = 96; }, StatusCode::kUnsupported},
+      {"group_size", [](LatentDecodeParams& p) { p.group_size = 3; }, StatusCode::kUnsupported},
+      {"group_size",
+       [](LatentDecodeParams& p) {
+         p.num_kv_heads = 6;
+         p.num_qo_heads = 12;
+       },
+       StatusCode::kInvalidArgument},
+      {"GQA ratio",
+       [](LatentDecodeParams& p) {
+         p.num_kv_heads = 4;
+         p.num_qo_heads = 64;
+       },
+       StatusCode::kUnsupported},
+      {"key bits", [](LatentDecodeParams& p) { p.v.bits = 2; }, StatusCode::kUnsupported},
+      {"bits 5", [](LatentDecodeParams& p) { p.k.bits = p.v.bits = 5; }, StatusCode::kUnsupported},
+      {"quant_group", [](LatentDecodeParams& p) { p.k.quant_group = 64; },
+       StatusCode::kUnsupported},
+      {"multiple of 16", [](LatentDecodeParams& p) { p.k.rank = 72; }, StatusCode::kUnsupported},
+      {"batch_size", [](LatentDecodeParams& p) { p.batch_size = 0; }, StatusCode::kUnsupported},
+      {"batch_size", [](LatentDecodeParams& p) { p.batch_size = 300; }, StatusCode::kUnsupported},
+      {"page_size", [](LatentDecodeParams& p) { p.pages.page_size = 0; },
+       StatusCode::kInvalidArgument},
+      {"ring is null", [](LatentDecodeParams& p) { p.k.ring = nullptr; },
+       StatusCode::kInvalidArgument},
+      {"int8 key factors", [](LatentDecodeParams& p) { p.b_k_i8 = nullptr; },
+       StatusCode::kInvalidArgument},
+      {"pointer is null", [](LatentDecodeParams& p) { p.q = nullptr; },
+       StatusCode::kInvalidArgument},
+      {"16 bytes", [](LatentDecodeParams& p) { p.k.token_stride = 8; },
+       StatusCode::kInvalidArgument},
+      {"q_dtype", [](LatentDecodeParams& p) { p.q_dtype = DType::kF32; }, StatusCode::kUnsupported},
+      {"sm_scale", [](LatentDecodeParams& p) { p.sm_scale = 0.0f; }, StatusCode::kInvalidArgument},
+  };
+  for (const Bad& b : cases) {
+    Config c;
+    b.edit(c.p);
+    const Status st = latent_decode_is_supported(c.p);
+    EXPECT_EQ(st.code(), b.code) << b.what << ": " << st.to_string();
+    EXPECT_NE(st.message().find(b.what), std::string::npos) << st.message();
+  }
+  // Value latents wider than the warps' accumulators, key factors beyond the registers, and fp16
+  // tiles beyond shared memory.
+  const Status wide_v = latent_decode_is_supported(Config(4, 256, 1024, 8).p);
+  EXPECT_EQ(wide_v.code(), StatusCode::kUnsupported);
+  EXPECT_NE(wide_v.message().find("rank_v"), std::string::npos) << wide_v.message();
+  const Status wide_k = latent_decode_is_supported(Config(16, 1024, 256, 8).p);
+  EXPECT_EQ(wide_k.code(), StatusCode::kUnsupported);
+  EXPECT_NE(wide_k.message().find("register-resident"), std::string::npos) << wide_k.message();
+  const Status smem = latent_decode_is_supported(Config(16, 512, 512, 8).p);
+  EXPECT_EQ(smem.code(), StatusCode::kUnsupported);
+  EXPECT_NE(smem.message().find("shared memory"), std::string::npos) << smem.message();
+}
+
+TEST(LatentDecodePlan, SplitsLongContextsAndSizesTheWorkspace) {
+  Config c(4, 256);
+  DecodePlan plan;
+  ASSERT_TRUE(latent_decode_plan(c.p, 65536, 132, &plan).ok());
+  EXPECT_EQ(plan.heads_per_cta, 4);
+  EXPECT_GT(plan.num_splits, 8);
+  EXPECT_GE(int64_t{plan.num_splits} * plan.tokens_per_split, 65536);
+  EXPECT_EQ(plan.tokens_per_split % 64, 0);
+  EXPECT_EQ(plan.extra_splits, 1);
+  EXPECT_GE(plan.workspace_bytes, int64_t{plan.num_splits + 1} * 32 * (256 + 1) * 4);
+  // Many sequences: one split, a second slot only for the residual window.
+  c.p.batch_size = 256;
+  ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
+  EXPECT_EQ(plan.num_splits, 1);
+  EXPECT_EQ(latent_decode_plan(c.p, 200000, 132, &plan).code(), StatusCode::kUnsupported);
+  // fp16 latents of rank 256 at group size 4: two CTAs per group.
+  Config f(16, 256);
+  ASSERT_TRUE(latent_decode_plan(f.p, 1024, 132, &plan).ok());
+  EXPECT_EQ(plan.heads_per_cta, 2);
+  EXPECT_EQ(plan.extra_splits, 0);
+}
+
+TEST(LatentCacheLayout, ExactBytesAndPaddedStrides) {
+  QuantConfig q;
+  q.bits = 3;
+  LatentWindowPolicy w;
+  w.residual = 128;
+  w.chunk = 16;
+  const auto l = make_latent_cache_layout(8, 96, q, 16, 10, w, 4);
+  EXPECT_EQ(l.code_row_bytes, 36);
+  EXPECT_EQ(l.view.token_stride, 48);
+  EXPECT_EQ(l.bytes_per_token, 8 * (36 + 4));
+  EXPECT_EQ(l.view.ring_group_stride, 2 * 96 * (128 + 16 - 1));
+  EXPECT_EQ(l.view.sz_token_stride, 4);
+  EXPECT_THROW(make_latent_cache_layout(8, 96, q, 0, 10, w, 4), Error);
+  q.bits = 5;
+  EXPECT_THROW(make_latent_cache_layout(8, 96, q, 16, 10, w, 4), Error);
+}
+
+TEST(LatentWindowPolicy, MatchesTheCpuLatentStore) {
+  for (int residual : {0, 1, 8, 128})
+    for (int chunk : {1, 4, 16}) {
+      QuantConfig q;
+      q.bits = 4;
+      q.residual = residual;
+      LatentStore store(16, q, chunk);
+      LatentWindowPolicy w;
+      w.residual = residual;
+      w.chunk = chunk;
+      std::vector<float> h(16, 0.5f);
+      for (int t = 1; t <= 300; ++t) {
+        store.append(h.data(), 1, 16);
+        ASSERT_EQ(store.quantized(), w.quantized_len(t)) << residual << " " << chunk << " " << t;
+        ASSERT_LE(t - w.quantized_len(t), std::max(w.ring_capacity(), 0));
+      }
+    }
+}
+
+TEST(KeyFactorsI8, PairScalesRowSumsAndErrorFarBelowFourBitLatents) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int groups = 2, gs = 2, hd = 64, rank = 128;
+  std::vector<float> b(static_cast<size_t>(groups) * gs * hd * rank);
+  for (auto& x : b) x = nd(rng) / std::sqrt(static_cast<float>(rank));
+  const LatentKeyFactorsI8 f = make_key_factors_i8(b, groups, gs, hd, rank);
+  for (int64_t row = 0; row < groups * gs * hd; ++row) {
+    const int64_t partner = (row % hd) < hd / 2 ? row + hd / 2 : row - hd / 2;
+    EXPECT_EQ(f.scale[row], f.scale[partner]);
+    int32_t sum = 0;
+    for (int c = 0; c < rank; ++c) sum += f.values[row * rank + c];
+    EXPECT_EQ(sum, f.rowsum[row]);
+  }
+  // Keys of random latents: error added by int8 factors vs error of 4-bit latents.
+  QuantConfig q4;
+  q4.bits = 4;
+  double e_lat = 0, e_i8 = 0, norm = 0;
+  std::vector<float> h(rank), hq(rank);
+  std::vector<uint8_t> codes(rank / 2);
+  uint16_t s, z;
+  for (int t = 0; t < 64; ++t) {
+    for (auto& x : h) x = nd(rng);
+    quantize_latent(h.data(), rank, q4, codes.data(), &s, &z);
+    dequantize_latent(codes.data(), &s, &z, rank, q4, hq.data());
+    for (int64_t row = 0; row < groups * gs * hd; ++row) {
+      double k = 0, kq = 0, ki8 = 0;
+      for (int c = 0; c < rank; ++c) {
+        k += b[row * rank + c] * h[c];
+        kq += b[row * rank + c] * hq[c];
+        ki8 += f.scale[row] * f.values[row * rank + c] * hq[c];
+      }
+      norm += k * k;
+      e_lat += (kq - k) * (kq - k);
+      e_i8 += (ki8 - kq) * (ki8 - kq);
+    }
+  }
+  const double rel_lat = std::sqrt(e_lat / norm), rel_i8 = std::sqrt(e_i8 / norm);
+  std::printf("key error: 4-bit latents %.4f, int8 factors %.4f\n", rel_lat, rel_i8);
+  ::testing::Test::RecordProperty("key_err_4bit_latents", std::to_string(rel_lat));
+  ::testing::Test::RecordProperty("key_err_int8_factors", std::to_string(rel_i8));
+  EXPECT_LT(rel_i8, 0.1 * rel_lat);
+  EXPECT_THROW(make_key_factors_i8(b, groups, gs, hd, rank + 1), Error);
+}
+
+TEST(PagedDecodePlan, RejectsBadContextAndSizesTheWorkspace) {
+  std::vector<int32_t> dummy(8, 0);
+  PagedDecodeParams p;
+  p.batch_size = 1;
+  p.num_qo_heads = 32;
+  p.num_kv_heads = 8;
+  p.head_dim = 128;
+  p.q = p.k_cache = p.v_cache = p.out = dummy.data();
+  p.page_stride = 128 * 16 * 8;
+  p.head_stride = 128 * 16;
+  p.token_stride = 128;
+  p.pages.indptr = p.pages.indices = p.pages.seq_lens = dummy.data();
+  p.pages.page_size = 16;
+  p.sm_scale = 0.088f;
+  DecodePlan plan;
+  ASSERT_TRUE(paged_decode_plan(p, 65536, 132, &plan).ok());
+  EXPECT_GT(plan.num_splits, 1);
+  EXPECT_GT(plan.workspace_bytes, 0);
+  EXPECT_EQ(paged_decode_plan(p, 0, 132, &plan).code(), StatusCode::kUnsupported);
+  p.token_stride = 100;
+  EXPECT_EQ(paged_decode_is_supported(p).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace latentkv
