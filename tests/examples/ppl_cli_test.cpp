@@ -55,6 +55,21 @@ TEST(PplCli, MissingModel) {
                "none.gguf");
 }
 
+TEST(PplCli, CorruptModels) {
+  LKV_REQUIRE_CLI("ppl");
+  LKV_REQUIRE_MODEL();
+  const std::string text = write_file("short2.txt", "hello world\n");
+  expect_error(run_cli("ppl", {"--model", write_file("magic.gguf", "GGML0000000000000000000000"),
+                               "--text", text}),
+               "not a GGUF file");
+  // The real model cut in the middle of its tensor data.
+  std::ifstream in(testing::default_model_path(), std::ios::binary);
+  std::string head(4u << 20, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  expect_error(run_cli("ppl", {"--model", write_file("cut.gguf", head), "--text", text}),
+               "truncated tensor data");
+}
+
 TEST(PplCli, OptionsCheckedAgainstModelAndText) {
   LKV_REQUIRE_CLI("ppl");
   LKV_REQUIRE_MODEL();
