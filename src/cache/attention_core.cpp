@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "latentkv/status.h"
 #include "model/forward_ops.h"
@@ -61,10 +62,18 @@ void causal_attention(const MatrixRM& q, int head_dim, const std::vector<RowsVie
     const ConstMap kh(keys[h].data, limit, head_dim, Eigen::OuterStride<>(keys[h].stride));
     const ConstMap vh(values[h].data, limit, values[h].cols,
                       Eigen::OuterStride<>(values[h].stride));
+    // Every score row starts on a 64-byte boundary: Eigen's vectorized exp() peels the unaligned
+    // head of a row into scalar std::exp, which rounds differently, so without this the result
+    // would depend on which thread's buffer (and its address) a task landed on — enough to flip
+    // low-bit quantization codes downstream and make perplexity vary from run to run.
+    constexpr int64_t kAlignFloats = 16;
+    const int64_t ld = (limit + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
     std::vector<float>& buf = scratch[omp_get_thread_num()];
-    if (static_cast<int64_t>(buf.size()) < rows * limit)
-      buf.resize(static_cast<size_t>(rows * limit));
-    Eigen::Map<MatrixRM> s(buf.data(), rows, limit);
+    if (static_cast<int64_t>(buf.size()) < rows * ld + kAlignFloats)
+      buf.resize(static_cast<size_t>(rows * ld + kAlignFloats));
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(buf.data());
+    float* base = buf.data() + ((64 - addr % 64) % 64) / sizeof(float);
+    Eigen::Map<MatrixRM, 0, Eigen::OuterStride<>> s(base, rows, limit, Eigen::OuterStride<>(ld));
     s.noalias() = q.block(r0, h * head_dim, rows, head_dim) * kh.transpose();
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t seen = visible[r0 + r];
