@@ -23,7 +23,8 @@ struct DecodeCombineParams {
 constexpr int kMaxCombineSlots = 4096;
 
 /// One CTA per (sequence, head).
-__global__ void __launch_bounds__(128) decode_combine_kernel(const DecodeCombineParams p) {
+// static: the header is compiled into several .cu files of one library (internal linkage per TU).
+static __global__ void __launch_bounds__(128) decode_combine_kernel(const DecodeCombineParams p) {
   __shared__ float weight[kMaxCombineSlots];
   __shared__ float red[2];
   const int64_t row = blockIdx.x;
