@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds into build/ (Release). CUDA code is compiled for the GPU of this machine,
-# or for sm_90a only when there is none (compile check, as in CI). Without nvcc the CUDA parts are
-# switched off with a warning.
+# Configures and builds into build/ (Release); `build.sh TARGET...` builds only those targets.
+# CUDA code is compiled for the GPU of this machine, or for sm_90a only when there is none
+# (compile check, as in CI). Without nvcc the CUDA parts are switched off with a warning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +26,7 @@ else
   args+=(-DLATENTKV_WITH_CUDA=OFF)
 fi
 cmake -S . -B "$BUILD_DIR" "${args[@]}" >/dev/null
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+# Optional arguments name the targets to build (default: everything).
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "$BUILD_DIR" -j "$(nproc)" "${targets[@]}"

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/args.h"
+#include "common/kv_cache_args.h"
 #include "common/openmp_env.h"
 #include "latentkv/eval/chat_template.h"
 #include "latentkv/eval/generate.h"
@@ -20,7 +21,7 @@ namespace {
 using namespace latentkv;
 
 int run(int argc, char** argv) {
-  std::string model_path, prompt, kv_dtype = "f32";
+  std::string model_path, prompt;
   int64_t n_predict = 128, threads = 0, seed = 0;
   double temp = 0.0, top_p = 1.0;
   bool chat = false;
@@ -37,11 +38,13 @@ int run(int argc, char** argv) {
   args.add_int("--seed", "S", "random seed for sampling", &seed);
   args.add_flag("--chat", "wrap the prompt in the model's chat template (ChatML) as a user turn",
                 &chat);
-  args.add_string("--kv-dtype", "f32|f16", "KV cache element type", &kv_dtype);
+  cli::KvCacheArgs kv;
+  kv.add_to(args);
   args.add_int("--threads", "T", "CPU threads (default: all cores)", &threads);
   args.set_epilog(
       "example:\n  latentkv-generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat \\\n"
-      "      --prompt \"What is the capital of France?\" -n 64");
+      "      --prompt \"What is the capital of France?\" -n 64\n"
+      "  latentkv-generate ... --compressed smollm2-50.lkv   (latent KV cache)");
   if (const int rc = args.parse(argc, argv); rc >= 0) return rc;
   LKV_CHECK_ARG(threads >= 0, "--threads must be >= 1, got ", threads);
   LKV_CHECK_ARG(seed >= 0, "--seed must be >= 0, got ", seed);
@@ -54,7 +57,7 @@ int run(int argc, char** argv) {
   opt.sampling.seed = static_cast<uint64_t>(seed);
   const Sampler check_sampling(opt.sampling);  // rejects bad --temp / --top-p before loading
   LKV_CHECK_ARG(n_predict >= 1, "-n must be >= 1, got ", n_predict);
-  const KvDtype dtype = parse_kv_dtype(kv_dtype);
+  kv.validate(args);
 
   GgufFile file(model_path);
   const Tokenizer tokenizer = Tokenizer::from_gguf(file);
@@ -75,11 +78,12 @@ int run(int argc, char** argv) {
   }
   if (tokenizer.eos_id() >= 0) opt.stop_tokens.push_back(tokenizer.eos_id());
 
+  kv.open(model_path, read_llama_config(file));
   const LlamaWeights weights = load_llama(file);
-  LlamaForward model(weights, dtype);
+  const std::unique_ptr<LlamaForward> model = kv.make_model(weights);
   Utf8Stream stream;
   if (!chat) std::fputs(prompt.c_str(), stdout);
-  const GenerationStats s = generate(model, ids, opt, [&](TokenId t) {
+  const GenerationStats s = generate(*model, ids, opt, [&](TokenId t) {
     std::fputs(stream.push(tokenizer.token_bytes(t)).c_str(), stdout);
     std::fflush(stdout);
   });
@@ -88,14 +92,15 @@ int run(int argc, char** argv) {
   std::fflush(stdout);
   std::fprintf(stderr,
                "prompt: %lld tokens in %.2f s (%.1f tokens/s); generated: %lld tokens "
-               "(%.1f tokens/s); stop: %s; %d threads\n",
+               "(%.1f tokens/s); stop: %s; %d threads; KV %s, %.1f bytes/token (fp16 %lld)\n",
                static_cast<long long>(s.prompt_tokens), s.prompt_seconds,
                s.prompt_tokens_per_second(), static_cast<long long>(s.generated_tokens),
                s.generate_tokens_per_second(),
                s.hit_stop_token      ? "end of turn"
                : s.hit_context_limit ? "context full"
                                      : "-n",
-               omp_get_max_threads());
+               omp_get_max_threads(), kv.describe().c_str(), kv.bytes_per_token(),
+               static_cast<long long>(kv.baseline_bytes_per_token()));
   return cli::kExitOk;
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/args.h"
 #include "common/json.h"
+#include "common/kv_cache_args.h"
 #include "common/openmp_env.h"
 #include "latentkv/eval/perplexity.h"
 #include "latentkv/eval/text_file.h"
@@ -34,7 +35,7 @@ bool resolve_bos(const std::string& policy, const Tokenizer& tok) {
 }
 
 int run(int argc, char** argv) {
-  std::string model_path, text_path, kv_dtype = "f32", bos = "auto";
+  std::string model_path, text_path, bos = "auto";
   int64_t ctx = 512, chunks = 0, threads = 0;
   bool json = false;
   cli::ArgParser args("latentkv-ppl",
@@ -46,7 +47,8 @@ int run(int argc, char** argv) {
                   true);
   args.add_int("--ctx", "N", "window length in tokens", &ctx);
   args.add_int("--chunks", "N", "evaluate only the first N windows (default: all)", &chunks);
-  args.add_string("--kv-dtype", "f32|f16", "KV cache element type", &kv_dtype);
+  cli::KvCacheArgs kv;
+  kv.add_to(args);
   args.add_string("--bos", "auto|on|off",
                   "start every window with BOS (auto: as the vocabulary's add_bos_token says, "
                   "like llama.cpp)",
@@ -55,7 +57,9 @@ int run(int argc, char** argv) {
   args.add_flag("--json", "print one JSON object with the results as the last line", &json);
   args.set_epilog(
       "example:\n  latentkv-ppl --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\\n"
-      "      --text ../shared/data/wikitext-2/test.txt --ctx 512 --chunks 40");
+      "      --text ../shared/data/wikitext-2/test.txt --ctx 512 --chunks 40\n"
+      "  latentkv-ppl ... --compressed smollm2-50.lkv      (latent cache of latentkv-compress)\n"
+      "  latentkv-ppl ... --kv-cache kivi --kivi-bits 2    (quantization-only baseline)");
   if (const int rc = args.parse(argc, argv); rc >= 0) return rc;
   LKV_CHECK_ARG(threads >= 0, "--threads must be >= 1, got ", threads);
   set_num_threads(static_cast<int>(threads));
@@ -63,7 +67,7 @@ int run(int argc, char** argv) {
   PerplexityOptions opt;
   opt.ctx = ctx;
   if (args.given("--chunks")) opt.max_chunks = chunks;
-  const KvDtype dtype = parse_kv_dtype(kv_dtype);
+  kv.validate(args);
 
   // Everything that can be rejected is checked before the weights are dequantized.
   const std::string text = read_text_file(text_path);
@@ -74,29 +78,33 @@ int run(int argc, char** argv) {
   const std::vector<TokenId> tokens = perplexity_tokens(tokenizer, text, add_bos);
   const int64_t windows = perplexity_windows(static_cast<int64_t>(tokens.size()), opt, config);
   if (add_bos) opt.window_start_token = tokenizer.bos_id();
+  kv.open(model_path, config);
 
   LlamaWeights weights;
   {
     ProgressBar bar("loading", "layers");
     weights = load_llama(file, bar.callback());
   }
-  LlamaForward model(weights, dtype);
+  const std::unique_ptr<LlamaForward> model = kv.make_model(weights);
   std::fprintf(stderr, "ppl: %s: %lld tokens, ctx %lld, %lld windows, BOS %s, KV %s, %d threads\n",
                text_path.c_str(), static_cast<long long>(tokens.size()),
                static_cast<long long>(ctx), static_cast<long long>(windows), add_bos ? "on" : "off",
-               kv_dtype_name(dtype), omp_get_max_threads());
+               kv.describe().c_str(), omp_get_max_threads());
   PerplexityResult r;
   {
     ProgressBar bar("perplexity", "windows");
     opt.progress = bar.callback();
-    r = evaluate_perplexity(model, tokens, opt);
+    r = evaluate_perplexity(*model, tokens, opt);
   }
 
   std::printf("model:          %s\n", model_path.c_str());
   std::printf("text:           %s (%zu tokens)\n", text_path.c_str(), tokens.size());
   std::printf("ctx:            %lld, %lld windows, BOS %s, KV cache %s\n",
               static_cast<long long>(r.ctx), static_cast<long long>(r.chunks),
-              add_bos ? "on" : "off", kv_dtype_name(dtype));
+              add_bos ? "on" : "off", kv.describe().c_str());
+  std::printf("KV bytes/token: %.1f (fp16 baseline %lld, %.2f %%)\n", kv.bytes_per_token(),
+              static_cast<long long>(kv.baseline_bytes_per_token()),
+              100.0 * kv.bytes_per_token() / kv.baseline_bytes_per_token());
   std::printf("perplexity:     %.4f +/- %.4f\n", r.ppl, r.ppl_stderr);
   std::printf("tokens scored:  %lld\n", static_cast<long long>(r.tokens_scored));
   std::printf("speed:          %.1f tokens/s (%lld tokens in %.2f s, %d threads)\n",
@@ -114,7 +122,10 @@ int run(int argc, char** argv) {
         .add("seconds", r.seconds)
         .add("tokens_per_second", r.tokens_per_second)
         .add("threads", omp_get_max_threads())
-        .add("kv_dtype", kv_dtype_name(dtype))
+        .add("kv_cache", kv.kind())
+        .add("kv_cache_config", kv.describe())
+        .add("kv_bytes_per_token", kv.bytes_per_token())
+        .add("baseline_kv_bytes_per_token", kv.baseline_bytes_per_token())
         .add("bos", add_bos)
         .add("model", model_path)
         .add("text", text_path);
