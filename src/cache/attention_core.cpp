@@ -114,4 +114,26 @@ void check_new_positions(const std::vector<int64_t>& positions, int64_t last) {
   }
 }
 
+std::vector<int64_t> query_visibility(const Eigen::Ref<const MatrixRM>& x, int d_model,
+                                      const std::vector<int64_t>& positions,
+                                      const std::vector<int64_t>& cached, const char* what) {
+  const int64_t n = x.rows();
+  LKV_CHECK_ARG(n >= 1 && x.cols() == d_model, what, " input is [", n, ", ", x.cols(),
+                "], expected [n >= 1, ", d_model, "]");
+  LKV_CHECK_ARG(static_cast<int64_t>(positions.size()) == n, positions.size(), " positions for ", n,
+                " queries");
+  LKV_CHECK_ARG(!cached.empty(), what, " over an empty cache");
+  check_finite_rows(x, what);
+  std::vector<int64_t> visible(n);
+  for (int64_t i = 0; i < n; ++i) {
+    LKV_CHECK_ARG(i == 0 || positions[i] >= positions[i - 1],
+                  "query positions must not decrease: ", positions[i], " follows ",
+                  positions[i - 1]);
+    visible[i] = std::upper_bound(cached.begin(), cached.end(), positions[i]) - cached.begin();
+    LKV_CHECK_ARG(visible[i] >= 1, "query at position ", positions[i],
+                  " precedes every cached token (first at ", cached.front(), ")");
+  }
+  return visible;
+}
+
 }  // namespace latentkv::detail

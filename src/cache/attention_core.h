@@ -55,4 +55,12 @@ void check_finite_rows(const Eigen::Ref<const MatrixRM>& x, const char* what);
 /// than `last` (the newest cached position, or -1 when empty).
 void check_new_positions(const std::vector<int64_t>& positions, int64_t last);
 
+/// For queries x ([n, d_model]) at non-decreasing `positions`, the number of cached tokens each
+/// may see: those at a position <= its own (`cached` is the sorted positions of the cache).
+/// Throws Error(kInvalidArgument), messages prefixed by `what`, on a bad shape, an empty cache,
+/// decreasing positions, a query before every cached token, or a non-finite input.
+std::vector<int64_t> query_visibility(const Eigen::Ref<const MatrixRM>& x, int d_model,
+                                      const std::vector<int64_t>& positions,
+                                      const std::vector<int64_t>& cached, const char* what);
+
 }  // namespace latentkv::detail

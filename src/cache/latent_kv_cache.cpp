@@ -162,23 +162,8 @@ void LatentKvCache::append(const Eigen::Ref<const MatrixRM>& x,
 
 void LatentKvCache::attend(const Eigen::Ref<const MatrixRM>& x,
                            const std::vector<int64_t>& positions, Eigen::Ref<MatrixRM> out) {
-  const int64_t n = x.rows();
-  LKV_CHECK_ARG(n >= 1 && x.cols() == d_model_, "latent attention input is [", n, ", ", x.cols(),
-                "], expected [n >= 1, ", d_model_, "]");
-  LKV_CHECK_ARG(static_cast<int64_t>(positions.size()) == n, positions.size(), " positions for ", n,
-                " queries");
-  LKV_CHECK_ARG(!positions_.empty(), "latent attention over an empty cache");
-  detail::check_finite_rows(x, "latent attention");
-  std::vector<int64_t> visible(n);
-  for (int64_t i = 0; i < n; ++i) {
-    LKV_CHECK_ARG(i == 0 || positions[i] >= positions[i - 1],
-                  "query positions must not decrease: ", positions[i], " follows ",
-                  positions[i - 1]);
-    visible[i] =
-        std::upper_bound(positions_.begin(), positions_.end(), positions[i]) - positions_.begin();
-    LKV_CHECK_ARG(visible[i] >= 1, "query at position ", positions[i],
-                  " precedes every cached token (first at ", positions_.front(), ")");
-  }
+  const std::vector<int64_t> visible =
+      detail::query_visibility(x, d_model_, positions, positions_, "latent attention");
   query_angles_->clear();
   query_angles_->append(positions, inv_freq_);
   attend_rows(x, *query_angles_, 0, visible, out);
