@@ -1,6 +1,7 @@
-// The KV-cache options shared by latentkv-ppl and latentkv-generate: the dense cache (fp32/fp16),
-// the latent cache of a compressed model (--compressed C.lkv) and the KIVI-style
-// quantization-only baseline (--kv-cache kivi), with the bytes per token each one holds.
+// The KV-cache and device options shared by latentkv-ppl and latentkv-generate: the dense cache
+// (fp32/fp16), the latent cache of a compressed model (--compressed C.lkv) and the KIVI-style
+// quantization-only baseline (--kv-cache kivi), with the bytes per token each one holds; the model
+// runs on the CPU reference or on the GPU engine (--device).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "common/args.h"
+#include "latentkv/engine/gpu_engine.h"
 #include "latentkv/hash.h"
 #include "latentkv/model/dense_kv_attention.h"
 #include "latentkv/model/llama_forward.h"
@@ -34,6 +36,11 @@ class KvCacheArgs {
     p.add_int("--kivi-residual", "N", "kivi: newest tokens kept in fp16", &kivi_residual_);
     p.add_int("--kivi-group", "N",
               "kivi: tokens per key scale/zero and channels per value scale/zero", &kivi_group_);
+    p.add_string("--device", "auto|cpu|cuda",
+                 "where the model runs: cuda = the GPU engine (fp16 weights, fp16 or latent KV "
+                 "cache), cpu = the fp32 reference; auto = cuda when a usable GPU is present and "
+                 "the cache is one the GPU engine has (not kivi, not --kv-dtype f32)",
+                 &device_);
   }
 
   /// Checks the combination and values; call before any file is opened.
@@ -54,6 +61,21 @@ class KvCacheArgs {
                   "--kivi-bits must be 2, 3, 4 or 8, got ", kivi_bits_);
     LKV_CHECK_ARG(kivi_residual_ >= 0, "--kivi-residual must be >= 0, got ", kivi_residual_);
     LKV_CHECK_ARG(kivi_group_ >= 1, "--kivi-group must be >= 1, got ", kivi_group_);
+    LKV_CHECK_ARG(device_ == "auto" || device_ == "cpu" || device_ == "cuda",
+                  "--device must be auto, cpu or cuda, got '", device_, "'");
+    const bool gpu_cache =
+        kind_ == "dense" && !(p.given("--kv-dtype") && dtype_value_ == KvDtype::kF32);
+    if (device_ == "cuda") {
+      LKV_CHECK_ARG(gpu_cache,
+                    "--device cuda runs the fp16 or the latent KV cache: drop "
+                    "--kv-cache kivi / --kv-dtype f32 or use --device cpu");
+      if (!gpu_available())
+        LKV_THROW(StatusCode::kUnsupported,
+                  "--device cuda: no CUDA GPU this build can run kernels on is available");
+      gpu_ = true;
+    } else {
+      gpu_ = device_ == "auto" && gpu_cache && gpu_available();
+    }
   }
 
   /// Loads the compressed model (if any) and checks it against the GGUF at `model_path`; the KIVI
@@ -84,6 +106,20 @@ class KvCacheArgs {
     return std::make_unique<LlamaForward>(weights, dtype_value_);
   }
 
+  /// Whether the model runs on the GPU engine (after validate()).
+  bool gpu() const { return gpu_; }
+
+  /// The model on the GPU engine, for sequences up to `max_seq_len` tokens (0 = the model's
+  /// context length): fp16 KV cache, or the latent cache of --compressed. `weights` is uploaded
+  /// (it may be freed afterwards).
+  std::unique_ptr<CausalLm> make_gpu_model(const LlamaWeights& weights, int64_t max_seq_len,
+                                           const ProgressFn& progress = {}) {
+    bytes_ = static_cast<double>(model_ ? model_->kv_bytes_per_token() : baseline_);
+    auto m = std::make_unique<GpuLlama>(weights, model_.get(), max_seq_len, progress);
+    engine_ = m->engine().describe();
+    return m;
+  }
+
   /// Bytes per cached token of the chosen cache (quantized tokens; the fp16 residual window of
   /// the latent and KIVI caches is not included). Valid after make_model().
   double bytes_per_token() const { return bytes_; }
@@ -91,6 +127,7 @@ class KvCacheArgs {
   int64_t baseline_bytes_per_token() const { return baseline_; }
   /// "dense f32", "kivi 4-bit (residual 128, group 32)", "latent (C.lkv: preset ...)".
   std::string describe() const {
+    if (gpu_) return str_cat("GPU ", engine_, model_ ? str_cat(" from ", compressed_) : "");
     if (model_)
       return str_cat("latent ", compressed_, " (preset ", model_->recipe_value("preset"), ", ",
                      model_->key_quant.bits, "-bit latents, residual ", model_->key_quant.residual,
@@ -105,7 +142,8 @@ class KvCacheArgs {
   const std::string& compressed_path() const { return compressed_; }
 
  private:
-  std::string kind_ = "dense", dtype_ = "f32", compressed_;
+  std::string kind_ = "dense", dtype_ = "f32", compressed_, device_ = "auto", engine_;
+  bool gpu_ = false;
   int64_t kivi_bits_ = 4, kivi_residual_ = 128, kivi_group_ = 32;
   KvDtype dtype_value_ = KvDtype::kF32;
   KiviConfig kivi_;

@@ -44,7 +44,8 @@ int run(int argc, char** argv) {
   args.set_epilog(
       "example:\n  latentkv-generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat \\\n"
       "      --prompt \"What is the capital of France?\" -n 64\n"
-      "  latentkv-generate ... --compressed smollm2-50.lkv   (latent KV cache)");
+      "  latentkv-generate ... --compressed smollm2-50.lkv   (latent KV cache)\n"
+      "  latentkv-generate ... --device cpu                  (the fp32 CPU reference)");
   if (const int rc = args.parse(argc, argv); rc >= 0) return rc;
   LKV_CHECK_ARG(threads >= 0, "--threads must be >= 1, got ", threads);
   LKV_CHECK_ARG(seed >= 0, "--seed must be >= 0, got ", seed);
@@ -80,7 +81,11 @@ int run(int argc, char** argv) {
 
   kv.open(model_path, read_llama_config(file));
   const LlamaWeights weights = load_llama(file);
-  const std::unique_ptr<LlamaForward> model = kv.make_model(weights);
+  std::unique_ptr<CausalLm> model;
+  if (kv.gpu())
+    model = kv.make_gpu_model(weights, 0);
+  else
+    model = kv.make_model(weights);
   Utf8Stream stream;
   if (!chat) std::fputs(prompt.c_str(), stdout);
   const GenerationStats s = generate(*model, ids, opt, [&](TokenId t) {
@@ -90,17 +95,17 @@ int run(int argc, char** argv) {
   std::fputs(stream.flush().c_str(), stdout);
   std::fputs("\n", stdout);
   std::fflush(stdout);
-  std::fprintf(stderr,
-               "prompt: %lld tokens in %.2f s (%.1f tokens/s); generated: %lld tokens "
-               "(%.1f tokens/s); stop: %s; %d threads; KV %s, %.1f bytes/token (fp16 %lld)\n",
-               static_cast<long long>(s.prompt_tokens), s.prompt_seconds,
-               s.prompt_tokens_per_second(), static_cast<long long>(s.generated_tokens),
-               s.generate_tokens_per_second(),
-               s.hit_stop_token      ? "end of turn"
-               : s.hit_context_limit ? "context full"
-                                     : "-n",
-               omp_get_max_threads(), kv.describe().c_str(), kv.bytes_per_token(),
-               static_cast<long long>(kv.baseline_bytes_per_token()));
+  std::fprintf(
+      stderr,
+      "prompt: %lld tokens in %.2f s (%.1f tokens/s); generated: %lld tokens "
+      "(%.1f tokens/s); stop: %s; %s; KV %s, %.1f bytes/token (fp16 %lld)\n",
+      static_cast<long long>(s.prompt_tokens), s.prompt_seconds, s.prompt_tokens_per_second(),
+      static_cast<long long>(s.generated_tokens), s.generate_tokens_per_second(),
+      s.hit_stop_token      ? "end of turn"
+      : s.hit_context_limit ? "context full"
+                            : "-n",
+      kv.gpu() ? "GPU" : str_cat(omp_get_max_threads(), " threads").c_str(), kv.describe().c_str(),
+      kv.bytes_per_token(), static_cast<long long>(kv.baseline_bytes_per_token()));
   return cli::kExitOk;
 }
 

@@ -1,5 +1,5 @@
 // latentkv-ppl: WikiText-style perplexity of a GGUF model with llama.cpp's protocol
-// (see latentkv/eval/perplexity.h), on the CPU reference forward pass.
+// (see latentkv/eval/perplexity.h), on the CPU reference forward pass or the GPU engine.
 #include <omp.h>
 
 #include <cstdio>
@@ -59,7 +59,8 @@ int run(int argc, char** argv) {
       "example:\n  latentkv-ppl --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\\n"
       "      --text ../shared/data/wikitext-2/test.txt --ctx 512 --chunks 40\n"
       "  latentkv-ppl ... --compressed smollm2-50.lkv      (latent cache of latentkv-compress)\n"
-      "  latentkv-ppl ... --kv-cache kivi --kivi-bits 2    (quantization-only baseline)");
+      "  latentkv-ppl ... --kv-cache kivi --kivi-bits 2    (quantization-only baseline)\n"
+      "  latentkv-ppl ... --device cpu                     (the fp32 CPU reference)");
   if (const int rc = args.parse(argc, argv); rc >= 0) return rc;
   LKV_CHECK_ARG(threads >= 0, "--threads must be >= 1, got ", threads);
   set_num_threads(static_cast<int>(threads));
@@ -85,7 +86,13 @@ int run(int argc, char** argv) {
     ProgressBar bar("loading", "layers");
     weights = load_llama(file, bar.callback());
   }
-  const std::unique_ptr<LlamaForward> model = kv.make_model(weights);
+  std::unique_ptr<CausalLm> model;
+  if (kv.gpu()) {
+    ProgressBar bar("uploading to the GPU", "layers");
+    model = kv.make_gpu_model(weights, ctx, bar.callback());
+  } else {
+    model = kv.make_model(weights);
+  }
   std::fprintf(stderr, "ppl: %s: %lld tokens, ctx %lld, %lld windows, BOS %s, KV %s, %d threads\n",
                text_path.c_str(), static_cast<long long>(tokens.size()),
                static_cast<long long>(ctx), static_cast<long long>(windows), add_bos ? "on" : "off",
@@ -107,9 +114,9 @@ int run(int argc, char** argv) {
               100.0 * kv.bytes_per_token() / kv.baseline_bytes_per_token());
   std::printf("perplexity:     %.4f +/- %.4f\n", r.ppl, r.ppl_stderr);
   std::printf("tokens scored:  %lld\n", static_cast<long long>(r.tokens_scored));
-  std::printf("speed:          %.1f tokens/s (%lld tokens in %.2f s, %d threads)\n",
-              r.tokens_per_second, static_cast<long long>(r.tokens_processed), r.seconds,
-              omp_get_max_threads());
+  std::printf("speed:          %.1f tokens/s (%lld tokens in %.2f s, %s)\n", r.tokens_per_second,
+              static_cast<long long>(r.tokens_processed), r.seconds,
+              kv.gpu() ? "GPU" : str_cat(omp_get_max_threads(), " threads").c_str());
   if (json) {
     cli::JsonObject j;
     j.add("ppl", r.ppl)
@@ -122,6 +129,7 @@ int run(int argc, char** argv) {
         .add("seconds", r.seconds)
         .add("tokens_per_second", r.tokens_per_second)
         .add("threads", omp_get_max_threads())
+        .add("device", kv.gpu() ? "cuda" : "cpu")
         .add("kv_cache", kv.kind())
         .add("kv_cache_config", kv.describe())
         .add("kv_bytes_per_token", kv.bytes_per_token())

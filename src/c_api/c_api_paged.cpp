@@ -6,6 +6,7 @@
 #include "c_api/c_api_internal.h"
 #include "c_api/device_ops.h"
 #include "c_api/page_check.h"
+#include "latentkv/attention/paged_append.h"
 #include "latentkv/attention/paged_decode.h"
 
 namespace latentkv::capi {
@@ -124,8 +125,25 @@ lkv_status lkv_paged_append_run(const lkv_paged_cache* cache, const lkv_paged_ap
     }
     LKV_RETURN_IF_LKV_ERROR(require_gpu(fn));
 #if defined(LATENTKV_WITH_CUDA)
-    return from_status(fn,
-                       paged_append_launch(*cache, a, static_cast<latentkv::GpuStream>(stream)));
+    latentkv::PagedAppendParams p;
+    p.batch_size = a.batch_size;
+    p.num_tokens = a.num_tokens;
+    p.num_kv_heads = cache->desc.num_kv_heads;
+    p.head_dim = cache->desc.head_dim;
+    p.append_indptr = a.append_indptr;
+    p.k = a.k;
+    p.v = a.v;
+    p.k_stride = a.k_stride;
+    p.v_stride = a.v_stride;
+    p.k_cache = cache->view.k;
+    p.v_cache = cache->view.v;
+    p.page_stride = cache->view.page_stride;
+    p.head_stride = cache->view.head_stride;
+    p.token_stride = cache->view.token_stride;
+    p.num_pages = cache->desc.num_pages;
+    p.pages = {a.pages.indptr, a.pages.indices, a.pages.seq_lens, cache->desc.page_size};
+    p.seq_lens_out = a.seq_lens_out;
+    return from_status(fn, latentkv::paged_append_run(p, static_cast<latentkv::GpuStream>(stream)));
 #else
     return LKV_ERR_NO_GPU;
 #endif

@@ -7,7 +7,7 @@
 
 namespace latentkv {
 
-GenerationStats generate(LlamaForward& model, const std::vector<TokenId>& prompt,
+GenerationStats generate(CausalLm& model, const std::vector<TokenId>& prompt,
                          const GenerationOptions& o, const std::function<void(TokenId)>& on_token) {
   const LlamaConfig& c = model.config();
   const int64_t n = static_cast<int64_t>(prompt.size());

@@ -36,7 +36,7 @@ int64_t perplexity_windows(int64_t num_tokens, const PerplexityOptions& o,
   return o.max_chunks ? std::min(windows, *o.max_chunks) : windows;
 }
 
-PerplexityResult evaluate_perplexity(LlamaForward& model, const std::vector<TokenId>& tokens,
+PerplexityResult evaluate_perplexity(CausalLm& model, const std::vector<TokenId>& tokens,
                                      const PerplexityOptions& o) {
   const LlamaConfig& config = model.config();
   const int64_t chunks = perplexity_windows(static_cast<int64_t>(tokens.size()), o, config);

@@ -1,5 +1,5 @@
-// Autoregressive text generation on a LlamaForward: batched prefill of the prompt, then one token
-// per forward call over the cached keys/values.
+// Autoregressive text generation on a CausalLm (CPU or GPU): batched prefill of the prompt, then
+// one token per forward call over the cached keys/values.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +41,7 @@ struct GenerationStats {
 /// `on_token` with each one as soon as it is drawn. Stops early at a stop token or when the
 /// model's context length is reached. Throws Error(kInvalidArgument) for an empty prompt, a prompt
 /// that does not fit the context, or max_new_tokens < 1.
-GenerationStats generate(LlamaForward& model, const std::vector<TokenId>& prompt,
+GenerationStats generate(CausalLm& model, const std::vector<TokenId>& prompt,
                          const GenerationOptions& options,
                          const std::function<void(TokenId)>& on_token);
 

@@ -1,4 +1,5 @@
-// Perplexity with llama.cpp's protocol (design §6), on any LlamaForward (any attention backend).
+// Perplexity with llama.cpp's protocol (design §6), on any CausalLm (CPU with any attention
+// backend, or GPU).
 //
 // Protocol (llama.cpp tools/perplexity, default mode): the whole text is tokenized once (BOS first
 // when the vocabulary asks for it) and cut into non-overlapping windows of `ctx` tokens; the
@@ -54,7 +55,7 @@ int64_t perplexity_windows(int64_t num_tokens, const PerplexityOptions& options,
 
 /// Runs the protocol above over `tokens` (see perplexity_tokens()). The model is reset before
 /// every window and left holding the last one. Log-softmax is computed in double.
-PerplexityResult evaluate_perplexity(LlamaForward& model, const std::vector<TokenId>& tokens,
+PerplexityResult evaluate_perplexity(CausalLm& model, const std::vector<TokenId>& tokens,
                                      const PerplexityOptions& options);
 
 /// The token stream llama.cpp's perplexity tool builds from a text file's content: one trailing

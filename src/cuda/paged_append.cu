@@ -1,13 +1,13 @@
-// fp16 paged-cache append for the C API's baseline cache: a copy of new K/V rows into their
-// pages, 16 bytes per thread.
+// fp16 paged-cache append (paged_append.h): a copy of new K/V rows into their pages, 16 bytes
+// per thread.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 
-#include "c_api/device_ops.h"
 #include "cuda/cuda_status.h"
+#include "latentkv/attention/paged_append.h"
 
-namespace latentkv::capi {
+namespace latentkv {
 namespace {
 
 struct PagedAppendKernelParams {
@@ -68,27 +68,26 @@ __global__ void paged_lengths_kernel(PagedAppendKernelParams p, int batch_size) 
 
 }  // namespace
 
-Status paged_append_launch(const lkv_paged_cache& c, const lkv_paged_append_args& a,
-                           GpuStream stream) {
+Status paged_append_run(const PagedAppendParams& a, GpuStream stream) {
   PagedAppendKernelParams p{};
   p.append_indptr = a.append_indptr;
   p.k = reinterpret_cast<const uint4*>(a.k);
   p.v = reinterpret_cast<const uint4*>(a.v);
   p.k_stride = a.k_stride / 8;
   p.v_stride = a.v_stride / 8;
-  p.k_cache = static_cast<uint4*>(c.view.k);
-  p.v_cache = static_cast<uint4*>(c.view.v);
-  p.page_stride = c.view.page_stride / 8;
-  p.head_stride = c.view.head_stride / 8;
-  p.token_stride = c.view.token_stride / 8;
-  p.num_pages = c.desc.num_pages;
+  p.k_cache = static_cast<uint4*>(a.k_cache);
+  p.v_cache = static_cast<uint4*>(a.v_cache);
+  p.page_stride = a.page_stride / 8;
+  p.head_stride = a.head_stride / 8;
+  p.token_stride = a.token_stride / 8;
+  p.num_pages = a.num_pages;
   p.indptr = a.pages.indptr;
   p.indices = a.pages.indices;
   p.seq_lens = a.pages.seq_lens;
   p.seq_lens_out = a.seq_lens_out;
-  p.page_size = c.desc.page_size;
-  p.num_kv_heads = c.desc.num_kv_heads;
-  p.chunks_per_head = c.desc.head_dim / 8;
+  p.page_size = a.pages.page_size;
+  p.num_kv_heads = a.num_kv_heads;
+  p.chunks_per_head = a.head_dim / 8;
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   constexpr int kThreads = 256;
   if (a.num_tokens > 0) {
@@ -105,4 +104,4 @@ Status paged_append_launch(const lkv_paged_cache& c, const lkv_paged_append_args
   return Status::Ok();
 }
 
-}  // namespace latentkv::capi
+}  // namespace latentkv
