@@ -218,57 +218,8 @@ KiviAttention::KiviAttention(const LlamaWeights& weights, const KiviConfig& conf
   LKV_CHECK_ARG(static_cast<int>(weights.layers.size()) == n_layers, "model has ",
                 weights.layers.size(), " layers, config says ", n_layers);
   auto workspace = std::make_shared<AttentionWorkspace>();
-  layers_.reserve(n_layers);
-  for (int l = 0; l < n_layers; ++l) {
-    try {
-      layers_.emplace_back(weights.config, weights.layers[l], config, workspace);
-    } catch (const Error& e) {
-      LKV_THROW(e.code(), "layer ", l, ": ", e.what());
-    }
-  }
-}
-
-KiviKvCache& KiviAttention::layer(int l) {
-  LKV_CHECK_ARG(l >= 0 && l < num_layers(), "layer ", l, " out of range [0, ", num_layers(), ")");
-  return layers_[l];
-}
-
-const KiviKvCache& KiviAttention::layer(int l) const {
-  LKV_CHECK_ARG(l >= 0 && l < num_layers(), "layer ", l, " out of range [0, ", num_layers(), ")");
-  return layers_[l];
-}
-
-void KiviAttention::reset() {
-  for (auto& c : layers_) c.reset();
-}
-
-int64_t KiviAttention::cached_tokens(int l) const { return layer(l).size(); }
-
-void KiviAttention::reserve(int64_t num_tokens) {
-  for (auto& c : layers_) c.reserve(num_tokens);
-}
-
-void KiviAttention::forward(int l, const Eigen::Ref<const MatrixRM>& x,
-                            const std::vector<int64_t>& positions, Eigen::Ref<MatrixRM> out) {
-  layer(l).forward(x, positions, out);
-}
-
-double KiviAttention::bytes_per_token() const {
-  double bytes = 0;
-  for (const auto& c : layers_) bytes += c.bytes_per_token();
-  return bytes;
-}
-
-int64_t KiviAttention::residual_bytes_per_token() const {
-  int64_t bytes = 0;
-  for (const auto& c : layers_) bytes += c.residual_bytes_per_token();
-  return bytes;
-}
-
-int64_t KiviAttention::bytes_held() const {
-  int64_t bytes = 0;
-  for (const auto& c : layers_) bytes += c.bytes_held();
-  return bytes;
+  build(n_layers,
+        [&](int l) { return KiviKvCache(weights.config, weights.layers[l], config, workspace); });
 }
 
 }  // namespace latentkv

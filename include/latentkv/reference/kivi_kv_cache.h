@@ -24,6 +24,7 @@
 #include "latentkv/model/llama.h"
 #include "latentkv/reference/attention_workspace.h"
 #include "latentkv/reference/latent_store.h"
+#include "latentkv/reference/per_layer_attention.h"
 
 namespace latentkv {
 
@@ -113,27 +114,15 @@ class KiviKvCache {
 };
 
 /// AttentionBackend with a KiviKvCache per layer (one sequence); layers share one workspace.
-class KiviAttention final : public AttentionBackend {
+class KiviAttention final : public PerLayerAttention<KiviKvCache> {
  public:
   /// `weights` must outlive the backend.
   KiviAttention(const LlamaWeights& weights, const KiviConfig& config);
 
-  void reset() override;
-  int64_t cached_tokens(int layer) const override;
-  void reserve(int64_t num_tokens) override;
-  void forward(int layer, const Eigen::Ref<const MatrixRM>& x,
-               const std::vector<int64_t>& positions, Eigen::Ref<MatrixRM> out) override;
-
-  int num_layers() const { return static_cast<int>(layers_.size()); }
-  KiviKvCache& layer(int l);
-  const KiviKvCache& layer(int l) const;
   /// Σ over layers of KiviKvCache::bytes_per_token().
-  double bytes_per_token() const;
-  int64_t residual_bytes_per_token() const;
-  int64_t bytes_held() const;
-
- private:
-  std::vector<KiviKvCache> layers_;
+  double bytes_per_token() const {
+    return sum<double>([](const KiviKvCache& c) { return c.bytes_per_token(); });
+  }
 };
 
 }  // namespace latentkv
