@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -109,15 +110,28 @@ class KvCacheArgs {
   /// Whether the model runs on the GPU engine (after validate()).
   bool gpu() const { return gpu_; }
 
-  /// The model on the GPU engine, for sequences up to `max_seq_len` tokens (0 = the model's
-  /// context length): fp16 KV cache, or the latent cache of --compressed. `weights` is uploaded
-  /// (it may be freed afterwards).
-  std::unique_ptr<CausalLm> make_gpu_model(const LlamaWeights& weights, int64_t max_seq_len,
-                                           const ProgressFn& progress = {}) {
-    bytes_ = static_cast<double>(model_ ? model_->kv_bytes_per_token() : baseline_);
-    auto m = std::make_unique<GpuLlama>(weights, model_.get(), max_seq_len, progress);
-    engine_ = m->engine().describe();
-    return m;
+  /// The model with the chosen cache on the chosen device (`weights` must outlive it), for
+  /// sequences up to `max_seq_len` tokens on the GPU (0 = the model's context, at most 128K).
+  /// With --device auto, a model or a size the GPU engine cannot take (kUnsupported: biases,
+  /// head_dim, GQA ratio, compressed shapes; kOutOfMemory) falls back to the CPU with a note.
+  std::unique_ptr<CausalLm> make_model_on_device(const LlamaWeights& weights, int64_t max_seq_len,
+                                                 const ProgressFn& progress = {}) {
+    if (gpu_) {
+      try {
+        bytes_ = static_cast<double>(model_ ? model_->kv_bytes_per_token() : baseline_);
+        auto m = std::make_unique<GpuLlama>(weights, model_.get(), max_seq_len, progress);
+        engine_ = m->engine().describe();
+        return m;
+      } catch (const Error& e) {
+        const bool fallback = device_ == "auto" && (e.code() == StatusCode::kUnsupported ||
+                                                    e.code() == StatusCode::kOutOfMemory);
+        if (!fallback) throw;
+        std::fprintf(stderr, "note: the GPU engine cannot run this (%s); running on the CPU\n",
+                     e.what());
+        gpu_ = false;
+      }
+    }
+    return make_model(weights);
   }
 
   /// Bytes per cached token of the chosen cache (quantized tokens; the fp16 residual window of

@@ -2,6 +2,7 @@
 // Tokens are streamed to stdout as they are produced; statistics go to stderr.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -81,11 +82,10 @@ int run(int argc, char** argv) {
 
   kv.open(model_path, read_llama_config(file));
   const LlamaWeights weights = load_llama(file);
-  std::unique_ptr<CausalLm> model;
-  if (kv.gpu())
-    model = kv.make_gpu_model(weights, 0);
-  else
-    model = kv.make_model(weights);
+  // The GPU cache is sized for this prompt and generation, not the model's whole context.
+  const int64_t max_seq_len = std::min<int64_t>(read_llama_config(file).context_length,
+                                                static_cast<int64_t>(ids.size()) + n_predict);
+  const std::unique_ptr<CausalLm> model = kv.make_model_on_device(weights, max_seq_len);
   Utf8Stream stream;
   if (!chat) std::fputs(prompt.c_str(), stdout);
   const GenerationStats s = generate(*model, ids, opt, [&](TokenId t) {

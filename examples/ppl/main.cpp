@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "common/args.h"
@@ -87,11 +88,10 @@ int run(int argc, char** argv) {
     weights = load_llama(file, bar.callback());
   }
   std::unique_ptr<CausalLm> model;
-  if (kv.gpu()) {
-    ProgressBar bar("uploading to the GPU", "layers");
-    model = kv.make_gpu_model(weights, ctx, bar.callback());
-  } else {
-    model = kv.make_model(weights);
+  {
+    std::unique_ptr<ProgressBar> bar;
+    if (kv.gpu()) bar = std::make_unique<ProgressBar>("uploading to the GPU", "layers");
+    model = kv.make_model_on_device(weights, ctx, bar ? bar->callback() : ProgressFn{});
   }
   std::fprintf(stderr, "ppl: %s: %lld tokens, ctx %lld, %lld windows, BOS %s, KV %s, %d threads\n",
                text_path.c_str(), static_cast<long long>(tokens.size()),

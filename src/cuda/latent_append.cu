@@ -1,3 +1,4 @@
+#include "cuda/cublas_stream.h"
 #include "cuda/cuda_status.h"
 #include "latent_append.cuh"
 #include "latentkv/attention/latent_append.h"
@@ -75,16 +76,14 @@ Status latent_append_run(const LatentAppendParams& p, cublasContext* cublas, voi
                           latent_append_workspace_bytes(p, p.num_tokens)));
   float* latents = static_cast<float*>(workspace);
   if (p.num_tokens > 0) {
-    cudaStream_t old = nullptr;
-    LKV_CUBLAS_RETURN(cublasGetStream(cublas, &old));
-    LKV_CUBLAS_RETURN(cublasSetStream(cublas, reinterpret_cast<cudaStream_t>(stream)));
+    const CublasStreamScope on_stream(cublas, reinterpret_cast<cudaStream_t>(stream));
+    LKV_CUBLAS_RETURN(on_stream.status());
     const float alpha = 1.0f, beta = 0.0f;
     // Column-major view: latentsᵀ [total, n] = a_cat [total, d_model] · xᵀ [d_model, n].
     const cublasStatus_t st =
         cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, total, p.num_tokens, p.d_model, &alpha,
                      p.a_cat, CUDA_R_16F, p.d_model, p.x, CUDA_R_16F, static_cast<int>(p.x_stride),
                      &beta, latents, CUDA_R_32F, total, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    LKV_CUBLAS_RETURN(cublasSetStream(cublas, old));
     LKV_CUBLAS_RETURN(st);
   }
   return latent_append_store_run(p, latents, total, stream);

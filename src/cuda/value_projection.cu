@@ -1,3 +1,4 @@
+#include "cuda/cublas_stream.h"
 #include "cuda/cuda_status.h"
 #include "latentkv/attention/value_projection.h"
 
@@ -36,9 +37,8 @@ Status value_up_projection_run(const ValueUpProjectionParams& p, cublasContext* 
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   value_pointer_kernel<<<(p.num_qo_heads + 127) / 128, 128, 0, s>>>(p, a, bz, c);
   LKV_CUDA_RETURN(cudaGetLastError());
-  cudaStream_t old = nullptr;
-  LKV_CUBLAS_RETURN(cublasGetStream(cublas, &old));
-  LKV_CUBLAS_RETURN(cublasSetStream(cublas, s));
+  const CublasStreamScope on_stream(cublas, s);
+  LKV_CUBLAS_RETURN(on_stream.status());
   const float alpha = 1.0f, beta = 0.0f;
   // Column-major per head: o_h [head_dim, batch] = B_v slice [head_dim, rank_v] · z_h [rank_v,
   // batch].
@@ -46,7 +46,6 @@ Status value_up_projection_run(const ValueUpProjectionParams& p, cublasContext* 
       cublas, CUBLAS_OP_T, CUBLAS_OP_N, p.head_dim, p.batch_size, p.rank_v, &alpha, a, CUDA_R_16F,
       p.rank_v, bz, CUDA_R_16F, static_cast<int>(p.z_stride_batch), &beta, c, CUDA_R_16F,
       static_cast<int>(p.o_stride_batch), p.num_qo_heads, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  LKV_CUBLAS_RETURN(cublasSetStream(cublas, old));
   LKV_CUBLAS_RETURN(st);
   return Status::Ok();
 }
@@ -54,9 +53,8 @@ Status value_up_projection_run(const ValueUpProjectionParams& p, cublasContext* 
 Status folded_output_run(const FoldedOutputParams& p, cublasContext* cublas, GpuStream stream) {
   LKV_RETURN_IF_ERROR(folded_output_is_supported(p));
   if (!cublas) return Status(StatusCode::kInvalidArgument, "folded_output: cublas handle is null");
-  cudaStream_t old = nullptr;
-  LKV_CUBLAS_RETURN(cublasGetStream(cublas, &old));
-  LKV_CUBLAS_RETURN(cublasSetStream(cublas, reinterpret_cast<cudaStream_t>(stream)));
+  const CublasStreamScope on_stream(cublas, reinterpret_cast<cudaStream_t>(stream));
+  LKV_CUBLAS_RETURN(on_stream.status());
   const float alpha = 1.0f, beta = 0.0f;
   const int k = p.num_qo_heads * p.rank_v;
   // Column-major: outᵀ [d_model, batch] = W'_o [d_model, k] · zᵀ [k, batch].
@@ -64,7 +62,6 @@ Status folded_output_run(const FoldedOutputParams& p, cublasContext* cublas, Gpu
       cublas, CUBLAS_OP_T, CUBLAS_OP_N, p.d_model, p.batch_size, k, &alpha, p.w_o_folded,
       CUDA_R_16F, k, p.z, CUDA_R_16F, static_cast<int>(p.z_stride_batch), &beta, p.out, CUDA_R_16F,
       static_cast<int>(p.out_stride_batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  LKV_CUBLAS_RETURN(cublasSetStream(cublas, old));
   LKV_CUBLAS_RETURN(st);
   return Status::Ok();
 }

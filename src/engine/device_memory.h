@@ -72,14 +72,4 @@ void DeviceArray<T>::allocate(int64_t count, const char* what) {
   count_ = count;
 }
 
-/// Copies a host vector to a new device array.
-template <typename T, typename Vec>
-DeviceArray<T> upload(const Vec& host, const char* what) {
-  DeviceArray<T> d(static_cast<int64_t>(host.size()), what);
-  if (!host.empty())
-    check_cuda(cudaMemcpy(d.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
-               what);
-  return d;
-}
-
 }  // namespace latentkv::engine

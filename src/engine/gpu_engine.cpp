@@ -22,13 +22,14 @@ constexpr int64_t kWorkspaceAllowance = int64_t{64} << 20;  // cuBLAS + decode w
 constexpr int64_t kCublasWorkspace = int64_t{32} << 20;
 
 GpuEngineOptions resolved(GpuEngineOptions o, const LlamaConfig& c) {
-  if (o.max_seq_len == 0) o.max_seq_len = c.context_length;
+  if (o.max_seq_len == 0) o.max_seq_len = std::min<int64_t>(c.context_length, 131072);
   LKV_CHECK_ARG(o.max_batch >= 1 && o.max_batch <= 256, "max_batch ", o.max_batch,
                 " outside [1, 256]");
   LKV_CHECK_ARG(o.max_seq_len >= 1 && o.max_seq_len <= c.context_length, "max_seq_len ",
                 o.max_seq_len, " outside [1, the model's context length ", c.context_length, "]");
-  LKV_CHECK_ARG(o.max_seq_len <= (int64_t{1} << 20), "max_seq_len ", o.max_seq_len,
-                " exceeds 2^20 tokens");
+  // The decode kernels plan for (and RoPE is checked at) up to 128K positions.
+  LKV_CHECK_ARG(o.max_seq_len <= 131072, "max_seq_len ", o.max_seq_len,
+                " exceeds the 131072 tokens the decode kernels support");
   LKV_CHECK_ARG(o.page_size >= 1 && o.page_size <= 65536, "page_size ", o.page_size,
                 " outside [1, 65536]");
   LKV_CHECK_ARG(o.max_chunk >= 1 && o.max_chunk <= 65536, "max_chunk ", o.max_chunk,
@@ -124,9 +125,12 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
                     "the latent factors of layer ", l, " do not cover the model's ", c.num_kv_heads,
                     " KV heads");
   }
-  if (c.head_dim % 8 != 0 || c.head_dim > 256)
+  if (c.head_dim != 64 && c.head_dim != 128)
     LKV_THROW(StatusCode::kUnsupported, "head_dim ", c.head_dim,
-              " is not supported by the GPU engine (multiple of 8, at most 256)");
+              " is not supported by the GPU engine's attention kernels (64 or 128)");
+  if (c.gqa_ratio() < 1 || c.gqa_ratio() > 8 || c.num_qo_heads % c.num_kv_heads != 0)
+    LKV_THROW(StatusCode::kUnsupported, c.num_qo_heads, " query heads over ", c.num_kv_heads,
+              " KV heads: the GPU engine's attention kernels take GQA ratios 1..8");
   engine::require_gpu();
   memory_ = memory_needed(c, factors_, options_);
   const auto [free_bytes, total_bytes] = engine::device_memory_info();
@@ -355,17 +359,7 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
   check_cuda(cudaDeviceSynchronize(), "engine setup");
 }
 
-GpuEngine::~GpuEngine() {
-  Impl& m = *impl_;
-  for (auto& [batch, exec] : m.graphs) cudaGraphExecDestroy(exec);
-  if (m.cublas) cublasDestroy(m.cublas);
-  if (m.staging_done) cudaEventDestroy(m.staging_done);
-  if (m.host_staging) cudaFreeHost(m.host_staging);
-  if (m.stream) {
-    cudaStreamSynchronize(m.stream);
-    cudaStreamDestroy(m.stream);
-  }
-}
+GpuEngine::~GpuEngine() = default;
 
 std::string GpuEngine::describe() const {
   if (!factors_) return str_cat("fp16 KV cache, ", impl_->decode_path);
@@ -552,10 +546,13 @@ void GpuEngine::set_lengths_for_benchmark(const std::vector<int64_t>& lengths) {
   Impl& m = *impl_;
   LKV_CHECK_ARG(static_cast<int>(lengths.size()) <= options_.max_batch, lengths.size(),
                 " lengths for ", options_.max_batch, " slots");
+  for (int64_t len : lengths)
+    LKV_CHECK_ARG(len >= 0 && len <= options_.max_seq_len, "length ", len, " outside [0, ",
+                  options_.max_seq_len, "]");
+  // Slots past lengths.size() become empty, on the host and on the device alike.
   std::vector<int32_t> lens(options_.max_batch, 0);
+  m.lens.assign(options_.max_batch, 0);
   for (size_t b = 0; b < lengths.size(); ++b) {
-    LKV_CHECK_ARG(lengths[b] >= 0 && lengths[b] <= options_.max_seq_len, "length ", lengths[b],
-                  " outside [0, ", options_.max_seq_len, "]");
     lens[b] = static_cast<int32_t>(lengths[b]);
     m.lens[b] = lengths[b];
   }

@@ -18,6 +18,20 @@
 namespace latentkv {
 
 struct GpuEngine::Impl {
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  // Here rather than in ~GpuEngine so that a constructor that throws half-way releases what it
+  // made; the stream is drained before anything it may still use is freed.
+  ~Impl() {
+    if (stream) cudaStreamSynchronize(stream);
+    for (auto& entry : graphs) cudaGraphExecDestroy(entry.second);
+    if (cublas) cublasDestroy(cublas);
+    if (staging_done) cudaEventDestroy(staging_done);
+    if (host_staging) cudaFreeHost(host_staging);
+    if (stream) cudaStreamDestroy(stream);
+  }
+
   // Sizes.
   int rows = 0;       // scratch rows: max(max_batch, max_chunk)
   int qkv_width = 0;  // (Hq + 2 Hkv) * head_dim

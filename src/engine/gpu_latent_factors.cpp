@@ -62,6 +62,9 @@ GpuLatentFactors::~GpuLatentFactors() {
 void GpuLatentFactors::build(const LlamaConfig& c, const std::vector<HostLayer>& host,
                              uint64_t seed) {
   engine::require_gpu();
+  d_model_ = c.d_model;
+  head_dim_ = c.head_dim;
+  num_kv_heads_ = c.num_kv_heads;
   for (const HostLayer& h : host) {
     const int64_t rows_k = int64_t{h.num_groups} * h.rank_k,
                   rows_v = int64_t{h.num_groups} * h.rank_v;
@@ -121,12 +124,12 @@ void GpuLatentFactors::build(const LlamaConfig& c, const std::vector<HostLayer>&
       copy_to(ptr[4], kf.scale.data(), sizes[4], "B_k int8 scales");
       copy_to(ptr[5], kf.rowsum.data(), sizes[5], "B_k int8 row sums");
     }
-    l.group_heads_host.assign(h.group_heads.begin(), h.group_heads.end());
+    const std::vector<int32_t> heads(h.group_heads.begin(), h.group_heads.end());
     std::vector<int32_t> index(c.num_kv_heads);
     for (int i = 0; i < c.num_kv_heads; ++i) index[h.group_heads[i]] = i;
     l.group_heads = reinterpret_cast<const int32_t*>(ptr[6]);
     l.kv_head_index = reinterpret_cast<const int32_t*>(ptr[7]);
-    copy_to(ptr[6], l.group_heads_host.data(), sizes[6], "group heads");
+    copy_to(ptr[6], heads.data(), sizes[6], "group heads");
     copy_to(ptr[7], index.data(), sizes[7], "KV head index");
     layers_.push_back(std::move(l));
   }
@@ -141,7 +144,9 @@ std::unique_ptr<GpuLatentFactors> GpuLatentFactors::upload(const CompressedModel
     LKV_THROW(StatusCode::kUnsupported,
               "the GPU latent cache stores keys and values with the same bits, quant group and "
               "residual window; this model has keys ",
-              m.key_quant.bits, "-bit and values ", m.value_quant.bits, "-bit");
+              m.key_quant.bits, "-bit / quant group ", m.key_quant.quant_group, " / residual ",
+              m.key_quant.residual, ", values ", m.value_quant.bits, "-bit / quant group ",
+              m.value_quant.quant_group, " / residual ", m.value_quant.residual);
   if (m.key_quant.bits != 16 && m.key_quant.quant_group != 0)
     LKV_THROW(StatusCode::kUnsupported,
               "the GPU latent cache quantizes each group's whole latent (quant_group 0); this "

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <string>
 #include <vector>
 
 #if defined(LATENTKV_WITH_CUDA)
@@ -110,9 +111,46 @@ void upload_f32(const float* dst, const Eigen::VectorXf& v, const char* what) {
 
 }  // namespace
 
+namespace {
+
+// Every tensor must have the shape the config gives: the upload copies by the config's sizes.
+void check_shapes(const LlamaWeights& w) {
+  const LlamaConfig& c = w.config;
+  c.validate();
+  const int q = c.num_qo_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim, d = c.d_model;
+  auto mat = [](const MatrixRM& m, int64_t rows, int64_t cols, const std::string& what) {
+    LKV_CHECK_ARG(m.rows() == rows && m.cols() == cols, what, " is ", m.rows(), "x", m.cols(),
+                  ", the config says ", rows, "x", cols);
+  };
+  auto vec = [](const Eigen::VectorXf& v, int64_t n, const std::string& what) {
+    LKV_CHECK_ARG(v.size() == n, what, " has ", v.size(), " entries, the config says ", n);
+  };
+  LKV_CHECK_ARG(static_cast<int>(w.layers.size()) == c.n_layers, "the weights have ",
+                w.layers.size(), " layers, the config says ", c.n_layers);
+  for (int i = 0; i < c.n_layers; ++i) {
+    const LlamaLayerWeights& l = w.layers[i];
+    const std::string at = str_cat(" of layer ", i);
+    mat(l.wq, q, d, "W_q" + at);
+    mat(l.wk, kv, d, "W_k" + at);
+    mat(l.wv, kv, d, "W_v" + at);
+    mat(l.wo, d, q, "W_o" + at);
+    mat(l.w_gate, c.ffn_dim, d, "W_gate" + at);
+    mat(l.w_up, c.ffn_dim, d, "W_up" + at);
+    mat(l.w_down, d, c.ffn_dim, "W_down" + at);
+    vec(l.attn_norm, d, "attention norm" + at);
+    vec(l.ffn_norm, d, "MLP norm" + at);
+  }
+  mat(w.tok_embeddings, c.vocab_size, d, "token embeddings");
+  if (!c.tied_embeddings) mat(w.output, c.vocab_size, d, "LM head");
+  vec(w.output_norm, d, "output norm");
+}
+
+}  // namespace
+
 std::unique_ptr<GpuModelWeights> GpuModelWeights::upload(const LlamaWeights& w,
                                                          const ProgressFn& progress) {
   const LlamaConfig& c = w.config;
+  check_shapes(w);
   for (const LlamaLayerWeights& l : w.layers)
     if (l.bq.size() || l.bk.size() || l.bv.size() || l.bo.size())
       LKV_THROW(StatusCode::kUnsupported,

@@ -48,5 +48,20 @@ TEST(GpuEngineTest, WithoutAGpuTheErrorSaysSo) {
   }
 }
 
+TEST(GpuEngineTest, WeightsThatDoNotMatchTheirConfigAreRejected) {
+#if !defined(LATENTKV_WITH_CUDA)
+  GTEST_SKIP() << "built without CUDA";
+#endif
+  LlamaWeights w = testing::make_tiny_llama(testing::TinyLlamaSpec{});
+  w.layers[1].w_up.conservativeResize(w.layers[1].w_up.rows() - 1, Eigen::NoChange);
+  try {
+    GpuModelWeights::upload(w);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("W_up of layer 1"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace latentkv

@@ -13,8 +13,10 @@
 //
 // Sequences live in slots 0..max_batch-1; slot b owns pages [b*P, (b+1)*P) of the pool (P =
 // ceil(max_seq_len / page_size)), listed in a CSR page table that the kernels read. A decode step
-// runs slots 0..B-1 together with ragged lengths; it never allocates, and is captured once per
-// batch size into a CUDA graph that later steps replay (token ids and lengths live on the device).
+// runs slots 0..B-1 together with ragged lengths; on the fp16 cache or the fused latent kernel it
+// never allocates and is captured once per batch size into a CUDA graph that later steps replay
+// (token ids and lengths live on the device). The rebuild fallback (latent shapes the fused
+// kernel does not take) runs uncaptured and grows its scratch when a sequence outgrows it.
 #pragma once
 
 #include <cstdint>

@@ -31,7 +31,6 @@ struct GpuLatentLayer {
   const int32_t* b_k_i8_rowsum = nullptr;
   const int32_t* group_heads = nullptr;    ///< [num_kv_heads]: KV head at (group, slot)
   const int32_t* kv_head_index = nullptr;  ///< [num_kv_heads]: g*group_size + slot of a KV head
-  std::vector<int32_t> group_heads_host;   ///< the same on the host
 };
 
 /// Every layer's factors plus how latents are stored. Immutable after construction.
@@ -53,6 +52,10 @@ class GpuLatentFactors {
   GpuLatentFactors& operator=(const GpuLatentFactors&) = delete;
 
   int num_layers() const { return static_cast<int>(layers_.size()); }
+  /// Shape of the model the factors belong to.
+  int d_model() const { return d_model_; }
+  int head_dim() const { return head_dim_; }
+  int num_kv_heads() const { return num_kv_heads_; }
   const GpuLatentLayer& layer(int l) const { return layers_[l]; }
   const QuantConfig& quant() const { return quant_; }  ///< keys and values alike
   /// The fp16 residual window (chunk 1: exactly `quant().residual` newest tokens, as on the CPU).
@@ -68,6 +71,7 @@ class GpuLatentFactors {
   void build(const LlamaConfig& config, const std::vector<HostLayer>& layers, uint64_t seed);
 
   std::vector<GpuLatentLayer> layers_;
+  int d_model_ = 0, head_dim_ = 0, num_kv_heads_ = 0;
   QuantConfig quant_;
   std::vector<void*> blocks_;  // device allocations
   int64_t bytes_ = 0;
