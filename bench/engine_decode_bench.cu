@@ -18,38 +18,21 @@
 
 #include "cuda_bench_util.h"
 #include "latentkv/engine/gpu_engine.h"
+#include "model_shapes.h"
 
 namespace latentkv::bench {
 namespace {
 
+// Model shapes with the context stretched to the 128K the decode kernels take (+ the timed steps).
 LlamaConfig llama2_7b() {
-  LlamaConfig c;
-  c.name = "Llama-2-7B (synthetic)";
-  c.n_layers = 32;
-  c.d_model = 4096;
-  c.num_qo_heads = 32;
-  c.num_kv_heads = 32;
-  c.head_dim = 128;
-  c.ffn_dim = 11008;
-  c.vocab_size = 32000;
+  LlamaConfig c = llama2_7b_shape();
   c.context_length = 131072 + 256;
-  c.rope.theta = 10000.0;
   return c;
 }
 
 LlamaConfig smollm2() {
-  LlamaConfig c;
-  c.name = "SmolLM2-135M (synthetic)";
-  c.n_layers = 30;
-  c.d_model = 576;
-  c.num_qo_heads = 9;
-  c.num_kv_heads = 3;
-  c.head_dim = 64;
-  c.ffn_dim = 1536;
-  c.vocab_size = 49152;
+  LlamaConfig c = smollm2_135m_shape();
   c.context_length = 131072 + 256;
-  c.rope.theta = 100000.0;
-  c.tied_embeddings = true;
   return c;
 }
 

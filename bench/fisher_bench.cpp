@@ -7,27 +7,17 @@
 #include <random>
 
 #include "latentkv/fisher/llama_backward.h"
+#include "model_shapes.h"
 
 namespace latentkv {
 namespace {
 
-// SmolLM2-135M: 30 layers, d_model 576, 9 query / 3 KV heads of 64, SwiGLU 1536, vocab 49152,
-// tied embeddings. Gaussian weights scaled by 1/sqrt(fan_in); norms at 1.
+// SmolLM2-135M shape (model_shapes.h). Gaussian weights scaled by 1/sqrt(fan_in); norms at 1.
 const LlamaWeights& smollm2_shape() {
   static const LlamaWeights w = [] {
     LlamaWeights m;
-    LlamaConfig& c = m.config;
-    c.name = "smollm2-135m-shape";
-    c.n_layers = 30;
-    c.d_model = 576;
-    c.num_qo_heads = 9;
-    c.num_kv_heads = 3;
-    c.head_dim = 64;
-    c.ffn_dim = 1536;
-    c.vocab_size = 49152;
-    c.context_length = 8192;
-    c.rope.theta = 100000.0;
-    c.tied_embeddings = true;
+    m.config = bench::smollm2_135m_shape();
+    const LlamaConfig& c = m.config;
     std::mt19937 rng(1);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     auto mat = [&](int rows, int cols) {

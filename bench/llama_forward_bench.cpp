@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "latentkv/model/llama_forward.h"
+#include "model_shapes.h"
 
 namespace {
 
@@ -26,17 +27,8 @@ using latentkv::MatrixRM;
 const LlamaWeights& smollm2_shaped_weights() {
   static const LlamaWeights w = [] {
     LlamaWeights w;
-    auto& c = w.config;
-    c.n_layers = 30;
-    c.d_model = 576;
-    c.num_qo_heads = 9;
-    c.num_kv_heads = 3;
-    c.head_dim = 64;
-    c.ffn_dim = 1536;
-    c.vocab_size = 49152;
-    c.context_length = 8192;
-    c.rope.theta = 100000;
-    c.tied_embeddings = true;
+    w.config = latentkv::bench::smollm2_135m_shape();
+    const auto& c = w.config;
     std::mt19937 rng(1);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     auto mat = [&](int rows, int cols) {

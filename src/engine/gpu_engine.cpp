@@ -200,6 +200,7 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
   m.mlp.allocate(int64_t{m.rows} * c.ffn_dim, "MLP hidden");
   m.logits.allocate(int64_t{m.rows} * c.vocab_size, "logits");
 
+  const engine::ForwardContext f{c, weights_, factors_, m};
   if (!factors_) {
     m.token_stride = c.head_dim;
     m.head_stride = int64_t{options_.page_size} * c.head_dim;
@@ -211,23 +212,7 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
       check_cuda(cudaMemset(m.k_pages.back().get(), 0, m.k_pages.back().bytes()), "cache init");
       check_cuda(cudaMemset(m.v_pages.back().get(), 0, m.v_pages.back().bytes()), "cache init");
     }
-    PagedDecodeParams d;
-    d.num_qo_heads = c.num_qo_heads;
-    d.num_kv_heads = c.num_kv_heads;
-    d.head_dim = c.head_dim;
-    d.q = m.qkv.get();
-    d.q_stride_batch = m.qkv_width;
-    d.q_stride_head = c.head_dim;
-    d.k_cache = m.k_pages[0].get();
-    d.v_cache = m.v_pages[0].get();
-    d.page_stride = m.page_stride;
-    d.head_stride = m.head_stride;
-    d.token_stride = m.token_stride;
-    d.pages = {m.indptr.get(), m.indices.get(), m.seq_lens_new.get(), options_.page_size};
-    d.sm_scale = m.sm_scale;
-    d.out = m.attn.get();
-    d.out_stride_batch = m.q_width;
-    d.out_stride_head = c.head_dim;
+    PagedDecodeParams d = engine::paged_decode_params(f, 0, 1);
     for (int b = 1; b <= options_.max_batch; ++b) {
       d.batch_size = b;
       check(paged_decode_is_supported(d));
@@ -245,24 +230,25 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
     for (int l = 0; l < c.n_layers; ++l) {
       const GpuLatentLayer& fl = factors_->layer(l);
       max_rank_v = std::max(max_rank_v, fl.rank_v);
-      LatentCacheLayout k =
-          make_latent_cache_layout(fl.num_groups, fl.rank_k, factors_->quant(), options_.page_size,
-                                   m.num_pages, window, options_.max_batch);
-      LatentCacheLayout v =
-          make_latent_cache_layout(fl.num_groups, fl.rank_v, factors_->quant(), options_.page_size,
-                                   m.num_pages, window, options_.max_batch);
+      auto layout = [&](int rank) {
+        return make_latent_cache_layout(fl.num_groups, rank, factors_->quant(), options_.page_size,
+                                        m.num_pages, window, options_.max_batch);
+      };
+      const LatentCacheLayout k = layout(fl.rank_k), v = layout(fl.rank_v);
       Impl::LatentLayerCache lc;
+      // One block per layer: K codes, scale/zero, ring, then V's, each 256-byte aligned.
       const int64_t sizes[6] = {k.codes_bytes, k.scale_zero_bytes, k.ring_bytes,
                                 v.codes_bytes, v.scale_zero_bytes, v.ring_bytes};
+      auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
       int64_t total = 0;
-      for (int64_t s : sizes) total += (s + 255) / 256 * 256;
+      for (int64_t s : sizes) total += aligned(s);
       lc.block.allocate(total, "latent cache");
       check_cuda(cudaMemset(lc.block.get(), 0, total), "cache init");
       char* at = lc.block.get();
       void* ptr[6];
       for (int i = 0; i < 6; ++i) {
         ptr[i] = at;
-        at += (sizes[i] + 255) / 256 * 256;
+        at += aligned(sizes[i]);
       }
       lc.k = k.view;
       lc.k.codes = ptr[0];
@@ -274,50 +260,17 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
       lc.v.ring = ptr[5];
       m.latent_cache.push_back(std::move(lc));
 
-      LatentAppendParams ap;
-      ap.batch_size = options_.max_batch;
-      ap.num_groups = fl.num_groups;
-      ap.d_model = c.d_model;
-      ap.num_tokens = m.rows;
-      ap.append_indptr = m.batch_indptr.get();
-      ap.x = m.xn.get();
-      ap.x_stride = c.d_model;
-      ap.a_cat = fl.a_cat;
-      ap.k = m.latent_cache[l].k;
-      ap.v = m.latent_cache[l].v;
-      ap.window = window;
-      ap.pages = {m.indptr.get(), m.indices.get(), m.seq_lens.get(), options_.page_size};
-      ap.seq_lens_out = m.seq_lens_new.get();
+      const LatentAppendParams ap = engine::latent_append_params(
+          f, l, options_.max_batch, m.rows, m.batch_indptr.get(),
+          {m.indptr.get(), m.indices.get(), m.seq_lens.get(), options_.page_size},
+          m.seq_lens_new.get(), m.latent_cache[l].k, m.latent_cache[l].v);
       check(latent_append_gemm_is_supported(ap));
       m.append_workspace_bytes =
           std::max(m.append_workspace_bytes, latent_append_workspace_bytes(ap, m.rows));
     }
     m.z.allocate(int64_t{options_.max_batch} * c.num_qo_heads * max_rank_v, "latent attention");
     for (int l = 0; l < c.n_layers && m.fused_decode; ++l) {
-      const GpuLatentLayer& fl = factors_->layer(l);
-      LatentDecodeParams d;
-      d.num_qo_heads = c.num_qo_heads;
-      d.num_kv_heads = c.num_kv_heads;
-      d.head_dim = c.head_dim;
-      d.group_size = fl.group_size;
-      d.group_heads = fl.group_heads;
-      d.q = m.qkv.get();
-      d.q_stride_batch = m.q_width;
-      d.q_stride_head = c.head_dim;
-      d.b_k = fl.b_k;
-      d.b_k_i8 = fl.b_k_i8;
-      d.b_k_i8_scale = fl.b_k_i8_scale;
-      d.b_k_i8_rowsum = fl.b_k_i8_rowsum;
-      d.inv_freq = m.inv_freq.get();
-      d.sm_scale = m.sm_scale;
-      d.k = m.latent_cache[l].k;
-      d.v = m.latent_cache[l].v;
-      d.window = window;
-      d.pages = {m.indptr.get(), m.indices.get(), m.seq_lens_new.get(), options_.page_size};
-      d.out = m.z.get();
-      d.out_dtype = DType::kF16;
-      d.out_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
-      d.out_stride_head = fl.rank_v;
+      LatentDecodeParams d = engine::latent_decode_params(f, l, 1);
       for (int b = 1; b <= options_.max_batch; ++b) {
         d.batch_size = b;
         const Status st = latent_decode_is_supported(d);
@@ -334,19 +287,7 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
         m.decode_workspace_bytes = std::max(m.decode_workspace_bytes, plan.workspace_bytes);
         m.latent_plans[l].push_back(plan);
       }
-      ValueUpProjectionParams vp;
-      vp.batch_size = options_.max_batch;
-      vp.num_qo_heads = c.num_qo_heads;
-      vp.num_kv_heads = c.num_kv_heads;
-      vp.head_dim = c.head_dim;
-      vp.group_size = fl.group_size;
-      vp.rank_v = fl.rank_v;
-      vp.group_heads = fl.group_heads;
-      vp.b_v = fl.b_v;
-      vp.z = m.z.get();
-      vp.z_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
-      vp.o = m.attn.get();
-      vp.o_stride_batch = m.q_width;
+      const ValueUpProjectionParams vp = engine::value_up_params(f, l, options_.max_batch);
       check(value_up_projection_is_supported(vp));
       m.vup_workspace_bytes =
           std::max(m.vup_workspace_bytes, value_up_projection_workspace_bytes(vp));

@@ -35,23 +35,54 @@ LatentCacheView slot_view(LatentCacheView v, int seq) {
 void latent_append(const ForwardContext& f, int layer, int batch, int n,
                    const int32_t* append_indptr, const PageTableView& pages, int32_t* lens_out,
                    const LatentCacheView& k, const LatentCacheView& v) {
-  const GpuLatentLayer& fl = f.factors->layer(layer);
-  LatentAppendParams p;
+  check(latent_append_run(
+      latent_append_params(f, layer, batch, n, append_indptr, pages, lens_out, k, v), f.m.cublas,
+      f.m.append_workspace.get(), f.m.append_workspace_bytes, as_stream(f.m.stream)));
+}
+
+// fp16 K/V of rows [0, n) of m.qkv appended to layer's pages for the sequences of `pages`.
+void paged_append(const ForwardContext& f, int layer, int batch, int n,
+                  const int32_t* append_indptr, const PageTableView& pages, int32_t* lens_out) {
+  GpuEngine::Impl& m = f.m;
+  PagedAppendParams p;
   p.batch_size = batch;
-  p.num_groups = fl.num_groups;
-  p.d_model = f.config.d_model;
   p.num_tokens = n;
+  p.num_kv_heads = f.config.num_kv_heads;
+  p.head_dim = f.config.head_dim;
   p.append_indptr = append_indptr;
-  p.x = f.m.xn.get();
-  p.x_stride = f.config.d_model;
-  p.a_cat = fl.a_cat;
-  p.k = k;
-  p.v = v;
-  p.window = f.factors->window();
+  p.k = m.qkv.get() + m.q_width;
+  p.v = m.qkv.get() + m.q_width + m.kv_width;
+  p.k_stride = p.v_stride = m.qkv_width;
+  p.k_cache = m.k_pages[layer].get();
+  p.v_cache = m.v_pages[layer].get();
+  p.page_stride = m.page_stride;
+  p.head_stride = m.head_stride;
+  p.token_stride = m.token_stride;
+  p.num_pages = m.num_pages;
   p.pages = pages;
   p.seq_lens_out = lens_out;
-  check(latent_append_run(p, f.m.cublas, f.m.append_workspace.get(), f.m.append_workspace_bytes,
-                          as_stream(f.m.stream)));
+  check(paged_append_run(p, as_stream(m.stream)));
+}
+
+// Causal attention of `n` queries (q, row stride q_stride) over `keys` cached keys into m.attn
+// rows [row0, row0 + n); the caller sets where the keys and values are.
+PrefillAttentionParams prefill_params(const ForwardContext& f, int n, int keys, const void* q,
+                                      int64_t q_stride, int row0) {
+  const LlamaConfig& c = f.config;
+  PrefillAttentionParams a;
+  a.num_qo_heads = c.num_qo_heads;
+  a.num_kv_heads = c.num_kv_heads;
+  a.head_dim = c.head_dim;
+  a.num_queries = n;
+  a.num_keys = keys;
+  a.q = q;
+  a.q_stride_token = q_stride;
+  a.q_stride_head = c.head_dim;
+  a.sm_scale = f.m.sm_scale;
+  a.out = f.m.attn.get() + int64_t{row0} * f.m.q_width;
+  a.out_stride_token = f.m.q_width;
+  a.out_stride_head = c.head_dim;
+  return a;
 }
 
 // Attention of `n` query rows (m.qkv rows [row0, row0+n), row stride q_stride) of slot `seq`
@@ -92,15 +123,8 @@ void latent_rebuild_attention(const ForwardContext& f, int layer, int seq, int r
   }
   check(rope_run(m.k_rebuilt.get(), T, c.num_kv_heads, c.head_dim, m.kv_width,
                  m.position_iota.get(), m.inv_freq.get(), as_stream(m.stream)));
-  PrefillAttentionParams a;
-  a.num_qo_heads = c.num_qo_heads;
-  a.num_kv_heads = c.num_kv_heads;
-  a.head_dim = c.head_dim;
-  a.num_queries = n;
-  a.num_keys = T;
-  a.q = m.qkv.get() + int64_t{row0} * q_stride;
-  a.q_stride_token = q_stride;
-  a.q_stride_head = c.head_dim;
+  PrefillAttentionParams a =
+      prefill_params(f, n, T, m.qkv.get() + int64_t{row0} * q_stride, q_stride, row0);
   a.k_cache = m.k_rebuilt.get();
   a.v_cache = m.v_rebuilt.get();
   a.page_stride = 0;
@@ -109,10 +133,6 @@ void latent_rebuild_attention(const ForwardContext& f, int layer, int seq, int r
   a.pages = m.zero_page.get();
   a.page_size = T;
   a.kv_head_index = fl.kv_head_index;
-  a.sm_scale = m.sm_scale;
-  a.out = m.attn.get() + int64_t{row0} * m.q_width;
-  a.out_stride_token = m.q_width;
-  a.out_stride_head = c.head_dim;
   check(prefill_attention_run(a, as_stream(m.stream)));
 }
 
@@ -142,6 +162,104 @@ void lm_head(const ForwardContext& f, int first, int count) {
 }
 
 }  // namespace
+
+PagedDecodeParams paged_decode_params(const ForwardContext& f, int layer, int batch) {
+  GpuEngine::Impl& m = f.m;
+  const LlamaConfig& c = f.config;
+  PagedDecodeParams d;
+  d.batch_size = batch;
+  d.num_qo_heads = c.num_qo_heads;
+  d.num_kv_heads = c.num_kv_heads;
+  d.head_dim = c.head_dim;
+  d.q = m.qkv.get();
+  d.q_stride_batch = m.qkv_width;
+  d.q_stride_head = c.head_dim;
+  d.k_cache = m.k_pages[layer].get();
+  d.v_cache = m.v_pages[layer].get();
+  d.page_stride = m.page_stride;
+  d.head_stride = m.head_stride;
+  d.token_stride = m.token_stride;
+  d.pages = {m.indptr.get(), m.indices.get(), m.seq_lens_new.get(), m.page_size};
+  d.sm_scale = m.sm_scale;
+  d.out = m.attn.get();
+  d.out_stride_batch = m.q_width;
+  d.out_stride_head = c.head_dim;
+  return d;
+}
+
+LatentDecodeParams latent_decode_params(const ForwardContext& f, int layer, int batch) {
+  GpuEngine::Impl& m = f.m;
+  const LlamaConfig& c = f.config;
+  const GpuLatentLayer& fl = f.factors->layer(layer);
+  LatentDecodeParams d;
+  d.batch_size = batch;
+  d.num_qo_heads = c.num_qo_heads;
+  d.num_kv_heads = c.num_kv_heads;
+  d.head_dim = c.head_dim;
+  d.group_size = fl.group_size;
+  d.group_heads = fl.group_heads;
+  d.q = m.qkv.get();
+  d.q_dtype = DType::kF16;
+  d.q_stride_batch = m.q_width;
+  d.q_stride_head = c.head_dim;
+  d.b_k = fl.b_k;
+  d.b_k_i8 = fl.b_k_i8;
+  d.b_k_i8_scale = fl.b_k_i8_scale;
+  d.b_k_i8_rowsum = fl.b_k_i8_rowsum;
+  d.inv_freq = m.inv_freq.get();
+  d.sm_scale = m.sm_scale;
+  d.k = m.latent_cache[layer].k;
+  d.v = m.latent_cache[layer].v;
+  d.window = f.factors->window();
+  d.pages = {m.indptr.get(), m.indices.get(), m.seq_lens_new.get(), m.page_size};
+  d.out = m.z.get();
+  d.out_dtype = DType::kF16;
+  d.out_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
+  d.out_stride_head = fl.rank_v;
+  return d;
+}
+
+ValueUpProjectionParams value_up_params(const ForwardContext& f, int layer, int batch) {
+  GpuEngine::Impl& m = f.m;
+  const LlamaConfig& c = f.config;
+  const GpuLatentLayer& fl = f.factors->layer(layer);
+  ValueUpProjectionParams vp;
+  vp.batch_size = batch;
+  vp.num_qo_heads = c.num_qo_heads;
+  vp.num_kv_heads = c.num_kv_heads;
+  vp.head_dim = c.head_dim;
+  vp.group_size = fl.group_size;
+  vp.rank_v = fl.rank_v;
+  vp.group_heads = fl.group_heads;
+  vp.b_v = fl.b_v;
+  vp.z = m.z.get();
+  vp.z_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
+  vp.o = m.attn.get();
+  vp.o_stride_batch = m.q_width;
+  return vp;
+}
+
+LatentAppendParams latent_append_params(const ForwardContext& f, int layer, int batch, int n,
+                                        const int32_t* append_indptr, const PageTableView& pages,
+                                        int32_t* lens_out, const LatentCacheView& k,
+                                        const LatentCacheView& v) {
+  const GpuLatentLayer& fl = f.factors->layer(layer);
+  LatentAppendParams p;
+  p.batch_size = batch;
+  p.num_groups = fl.num_groups;
+  p.d_model = f.config.d_model;
+  p.num_tokens = n;
+  p.append_indptr = append_indptr;
+  p.x = f.m.xn.get();
+  p.x_stride = f.config.d_model;
+  p.a_cat = fl.a_cat;
+  p.k = k;
+  p.v = v;
+  p.window = f.factors->window();
+  p.pages = pages;
+  p.seq_lens_out = lens_out;
+  return p;
+}
 
 void gemm(GpuEngine::Impl& m, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw,
           void* y, int64_t ldy, bool y_f32, int M, int N, int K, float beta) {
@@ -194,33 +312,9 @@ void prefill_chunk(const ForwardContext& f, int seq, int n, int logits_rows) {
            m.qkv_width, c.d_model, 0.0f);
       check(rope_run(m.qkv.get(), n, c.num_qo_heads + c.num_kv_heads, c.head_dim, m.qkv_width, pos,
                      m.inv_freq.get(), s));
-      PagedAppendParams ap;
-      ap.batch_size = 1;
-      ap.num_tokens = n;
-      ap.num_kv_heads = c.num_kv_heads;
-      ap.head_dim = c.head_dim;
-      ap.append_indptr = m.chunk_indptr.get();
-      ap.k = m.qkv.get() + m.q_width;
-      ap.v = m.qkv.get() + m.q_width + m.kv_width;
-      ap.k_stride = ap.v_stride = m.qkv_width;
-      ap.k_cache = m.k_pages[l].get();
-      ap.v_cache = m.v_pages[l].get();
-      ap.page_stride = m.page_stride;
-      ap.head_stride = m.head_stride;
-      ap.token_stride = m.token_stride;
-      ap.num_pages = m.num_pages;
-      ap.pages = pages;
-      ap.seq_lens_out = m.seq_lens_new.get() + seq;
-      check(paged_append_run(ap, s));
-      PrefillAttentionParams a;
-      a.num_qo_heads = c.num_qo_heads;
-      a.num_kv_heads = c.num_kv_heads;
-      a.head_dim = c.head_dim;
-      a.num_queries = n;
-      a.num_keys = static_cast<int>(total);
-      a.q = m.qkv.get();
-      a.q_stride_token = m.qkv_width;
-      a.q_stride_head = c.head_dim;
+      paged_append(f, l, 1, n, m.chunk_indptr.get(), pages, m.seq_lens_new.get() + seq);
+      PrefillAttentionParams a =
+          prefill_params(f, n, static_cast<int>(total), m.qkv.get(), m.qkv_width, 0);
       a.k_cache = m.k_pages[l].get();
       a.v_cache = m.v_pages[l].get();
       a.page_stride = m.page_stride;
@@ -228,10 +322,6 @@ void prefill_chunk(const ForwardContext& f, int seq, int n, int logits_rows) {
       a.token_stride = m.token_stride;
       a.pages = m.indices.get() + int64_t{seq} * m.pages_per_seq;
       a.page_size = page_size;
-      a.sm_scale = m.sm_scale;
-      a.out = m.attn.get();
-      a.out_stride_token = m.q_width;
-      a.out_stride_head = c.head_dim;
       check(prefill_attention_run(a, s));
     } else {
       // Only W_q's rows (the first q_width rows of W_qkv) are needed: K/V come from latents.
@@ -256,9 +346,7 @@ void decode_step(const ForwardContext& f, int batch) {
   GpuEngine::Impl& m = f.m;
   const LlamaConfig& c = f.config;
   const GpuStream s = as_stream(m.stream);
-  const int page_size = m.page_size;
-  const PageTableView old_pages{m.indptr.get(), m.indices.get(), m.seq_lens.get(), page_size};
-  const PageTableView new_pages{m.indptr.get(), m.indices.get(), m.seq_lens_new.get(), page_size};
+  const PageTableView old_pages{m.indptr.get(), m.indices.get(), m.seq_lens.get(), m.page_size};
   check(copy_positions_run(m.seq_lens.get(), batch, m.positions.get(), s));
   check(embed_tokens_run(f.weights.embeddings(), c.vocab_size, c.d_model, m.tokens.get(), batch,
                          m.x.get(), s));
@@ -271,46 +359,11 @@ void decode_step(const ForwardContext& f, int batch) {
            m.qkv_width, c.d_model, 0.0f);
       check(rope_run(m.qkv.get(), batch, c.num_qo_heads + c.num_kv_heads, c.head_dim, m.qkv_width,
                      m.positions.get(), m.inv_freq.get(), s));
-      PagedAppendParams ap;
-      ap.batch_size = batch;
-      ap.num_tokens = batch;
-      ap.num_kv_heads = c.num_kv_heads;
-      ap.head_dim = c.head_dim;
-      ap.append_indptr = m.batch_indptr.get();
-      ap.k = m.qkv.get() + m.q_width;
-      ap.v = m.qkv.get() + m.q_width + m.kv_width;
-      ap.k_stride = ap.v_stride = m.qkv_width;
-      ap.k_cache = m.k_pages[l].get();
-      ap.v_cache = m.v_pages[l].get();
-      ap.page_stride = m.page_stride;
-      ap.head_stride = m.head_stride;
-      ap.token_stride = m.token_stride;
-      ap.num_pages = m.num_pages;
-      ap.pages = old_pages;
-      ap.seq_lens_out = m.seq_lens_new.get();
-      check(paged_append_run(ap, s));
-      PagedDecodeParams d;
-      d.batch_size = batch;
-      d.num_qo_heads = c.num_qo_heads;
-      d.num_kv_heads = c.num_kv_heads;
-      d.head_dim = c.head_dim;
-      d.q = m.qkv.get();
-      d.q_stride_batch = m.qkv_width;
-      d.q_stride_head = c.head_dim;
-      d.k_cache = m.k_pages[l].get();
-      d.v_cache = m.v_pages[l].get();
-      d.page_stride = m.page_stride;
-      d.head_stride = m.head_stride;
-      d.token_stride = m.token_stride;
-      d.pages = new_pages;
-      d.sm_scale = m.sm_scale;
-      d.out = m.attn.get();
-      d.out_stride_batch = m.q_width;
-      d.out_stride_head = c.head_dim;
+      paged_append(f, l, batch, batch, m.batch_indptr.get(), old_pages, m.seq_lens_new.get());
+      const PagedDecodeParams d = paged_decode_params(f, l, batch);
       check(paged_decode_run(d, m.paged_plans[batch - 1], m.decode_workspace.get(),
                              m.decode_workspace_bytes, s));
     } else {
-      const GpuLatentLayer& fl = f.factors->layer(l);
       const auto& lc = m.latent_cache[l];
       gemm(m, m.xn.get(), c.d_model, w.wqkv, c.d_model, m.qkv.get(), m.q_width, false, batch,
            m.q_width, c.d_model, 0.0f);
@@ -319,46 +372,10 @@ void decode_step(const ForwardContext& f, int batch) {
       latent_append(f, l, batch, batch, m.batch_indptr.get(), old_pages, m.seq_lens_new.get(), lc.k,
                     lc.v);
       if (m.fused_decode) {
-        LatentDecodeParams d;
-        d.batch_size = batch;
-        d.num_qo_heads = c.num_qo_heads;
-        d.num_kv_heads = c.num_kv_heads;
-        d.head_dim = c.head_dim;
-        d.group_size = fl.group_size;
-        d.group_heads = fl.group_heads;
-        d.q = m.qkv.get();
-        d.q_dtype = DType::kF16;
-        d.q_stride_batch = m.q_width;
-        d.q_stride_head = c.head_dim;
-        d.b_k = fl.b_k;
-        d.b_k_i8 = fl.b_k_i8;
-        d.b_k_i8_scale = fl.b_k_i8_scale;
-        d.b_k_i8_rowsum = fl.b_k_i8_rowsum;
-        d.inv_freq = m.inv_freq.get();
-        d.sm_scale = m.sm_scale;
-        d.k = lc.k;
-        d.v = lc.v;
-        d.window = f.factors->window();
-        d.pages = new_pages;
-        d.out = m.z.get();
-        d.out_dtype = DType::kF16;
-        d.out_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
-        d.out_stride_head = fl.rank_v;
+        const LatentDecodeParams d = latent_decode_params(f, l, batch);
         check(latent_decode_run(d, m.latent_plans[l][batch - 1], m.decode_workspace.get(),
                                 m.decode_workspace_bytes, s));
-        ValueUpProjectionParams vp;
-        vp.batch_size = batch;
-        vp.num_qo_heads = c.num_qo_heads;
-        vp.num_kv_heads = c.num_kv_heads;
-        vp.head_dim = c.head_dim;
-        vp.group_size = fl.group_size;
-        vp.rank_v = fl.rank_v;
-        vp.group_heads = fl.group_heads;
-        vp.b_v = fl.b_v;
-        vp.z = m.z.get();
-        vp.z_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
-        vp.o = m.attn.get();
-        vp.o_stride_batch = m.q_width;
+        const ValueUpProjectionParams vp = value_up_params(f, l, batch);
         check(
             value_up_projection_run(vp, m.cublas, m.vup_workspace.get(), m.vup_workspace_bytes, s));
       } else {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/device_memory.h"
+#include "latentkv/attention/latent_append.h"
 #include "latentkv/attention/latent_decode.h"
 #include "latentkv/attention/paged_decode.h"
 #include "latentkv/attention/value_projection.h"
@@ -119,6 +120,19 @@ struct ForwardContext {
 /// Y fp32 (y_f32) or fp16, fp32 accumulation.
 void gemm(GpuEngine::Impl& m, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw,
           void* y, int64_t ldy, bool y_f32, int M, int N, int K, float beta);
+
+/// The params of the ops a forward pass runs for `layer`, built in one place for the forward
+/// passes and for the constructor's checks and plans (which must see the same params):
+///   paged / latent decode attention and the value up-projection of slots 0..batch-1, reading
+///   the lengths after the step's append (m.seq_lens_new);
+PagedDecodeParams paged_decode_params(const ForwardContext& f, int layer, int batch);
+LatentDecodeParams latent_decode_params(const ForwardContext& f, int layer, int batch);
+ValueUpProjectionParams value_up_params(const ForwardContext& f, int layer, int batch);
+///   the latent append of rows [0, n) of m.xn for the sequences of `pages`, into views k / v.
+LatentAppendParams latent_append_params(const ForwardContext& f, int layer, int batch, int n,
+                                        const int32_t* append_indptr, const PageTableView& pages,
+                                        int32_t* lens_out, const LatentCacheView& k,
+                                        const LatentCacheView& v);
 
 /// Prefill of `n` tokens (already in m.tokens) of slot `seq` at position m.lens[seq]: every
 /// layer, the cache append and, when logits_rows > 0, the logits of the last logits_rows rows
