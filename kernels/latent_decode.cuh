@@ -61,6 +61,13 @@ struct LatentDecodeKernelParams {
   int out_dtype;
   int64_t out_sb, out_sh;
   float* lse;  // natural log, direct mode only
+  // Query-folded key factors (MHA, latent_query_fold.cuh), [batch][num_qo_heads][head_dim][rank_k]
+  // rows 2i / 2i+1 = cos / sin weights of RoPE pair i: fp16, and int8 with one scale per 16 rows
+  // plus scale·row sums (bits < 16).
+  const uint16_t* w16;
+  const int8_t* w8;
+  const float* w8_zsum;  // [batch][num_qo_heads][head_dim]
+  const float* w8_beta;  // [batch][num_qo_heads][head_dim / 16]: one scale per warp's 16 rows
 };
 
 __device__ __forceinline__ float fast_exp2(float x) {
@@ -73,7 +80,7 @@ __device__ __forceinline__ int quantized_len_dev(int tokens, int residual, int c
   return tokens < residual ? 0 : chunk * ((tokens - residual) / chunk);
 }
 
-template <int HD, int BITS, int HPC>
+template <int HD, int BITS, int HPC, bool FOLD, int KS>
 __global__ void __launch_bounds__(HD / 16 * 32, 1)
     latent_decode_kernel(const LatentDecodeKernelParams p) {
   constexpr int NW = HD / 16;
@@ -82,7 +89,12 @@ __global__ void __launch_bounds__(HD / 16 * 32, 1)
   constexpr int HALF = HD / 2;
   constexpr bool kInt = BITS < 16;
   constexpr int STAGES = kInt ? 3 : 2;
-  constexpr int KS_MAX = 32 / HPC;      // MMA k-steps whose B_k fragments fit the register budget
+  // KS = p.ksteps rounded up to a power of two (latent_key_step_bucket): the k loops unroll into
+  // one basic block, so that ptxas can issue the loads of later steps under the MMAs of earlier
+  // ones. Fragments of steps >= p.ksteps are zero; fp16 tiles are then read at step
+  // p.ksteps - 1 (finite values) instead of past the row.
+  static_assert(HPC * KS <= 32, "factor fragments exceed the register budget");
+  constexpr int KS_MAX = KS;
   constexpr int NB = HPC <= 2 ? 4 : 2;  // n8 token tiles per key-rebuild chunk
   // Codes enter the int8 MMA centred, c - 2^(bits-1), which keeps the products small and
   // avoids cancelling the zero-point term: byte-wise (x + 0x80 - o) ^ 0x80 = int8(x - o).
@@ -110,9 +122,9 @@ __global__ void __launch_bounds__(HD / 16 * 32, 1)
   if (p.mode == 0) {
     lo = blockIdx.x * p.tokens_per_split;
     hi = min(lo + p.tokens_per_split, kInt ? qlen : seq_len);
-  } else {
-    lo = qlen;
-    hi = seq_len;
+  } else {  // residual ring: one tokens_per_split slice per slot
+    lo = qlen + blockIdx.x * p.tokens_per_split;
+    hi = min(lo + p.tokens_per_split, seq_len);
   }
 
   int kv_head[HPC];
@@ -141,100 +153,161 @@ __global__ void __launch_bounds__(HD / 16 * 32, 1)
     return;
   }
 
-  // ---- per-thread constants: B_k fragments, query fragments, RoPE frequency -----------------
+  // ---- per-thread constants: B_k (or folded W) fragments, query fragments, RoPE frequency ---
   const int dim_lo = 8 * warp + r, dim_hi = dim_lo + HALF;
   uint32_t bk[HPC][KS_MAX][4];
-#pragma unroll
-  for (int j = 0; j < HPC; ++j) {
-    const int64_t row0 = (int64_t{g} * p.group_size + first_slot + j) * HD;
-    const int64_t rlo = row0 + dim_lo, rhi = row0 + dim_hi;
-#pragma unroll
-    for (int s = 0; s < KS_MAX; ++s) {
-      uint32_t a[4] = {0, 0, 0, 0};
-      if (s < p.ksteps) {
-        if constexpr (!kInt) {
-          const uint16_t* blo = p.b_k + rlo * p.rank_k + 16 * s + 2 * c;
-          const uint16_t* bhi = p.b_k + rhi * p.rank_k + 16 * s + 2 * c;
-          a[0] = *reinterpret_cast<const uint32_t*>(blo);
-          a[1] = *reinterpret_cast<const uint32_t*>(bhi);
-          a[2] = *reinterpret_cast<const uint32_t*>(blo + 8);
-          a[3] = *reinterpret_cast<const uint32_t*>(bhi + 8);
-        } else if constexpr (BITS == 2) {
-          // Step s reads codes 64(s/2) + 16c + 4i + jb (i = byte), jb = 2(s%2) (+1 for a2/a3).
-          const int base = 64 * (s / 2) + 16 * c, jb = 2 * (s % 2);
-          if (base < p.rank_k) {
-            const uint4 wl = *reinterpret_cast<const uint4*>(p.b_i8 + rlo * p.rank_k + base);
-            const uint4 wh = *reinterpret_cast<const uint4*>(p.b_i8 + rhi * p.rank_k + base);
-            const uint32_t s0 = (4 + jb) << 4 | jb, s1 = (5 + jb) << 4 | (jb + 1);
-            a[0] = prmt(prmt(wl.x, wl.y, s0), prmt(wl.z, wl.w, s0), 0x5410);
-            a[1] = prmt(prmt(wh.x, wh.y, s0), prmt(wh.z, wh.w, s0), 0x5410);
-            a[2] = prmt(prmt(wl.x, wl.y, s1), prmt(wl.z, wl.w, s1), 0x5410);
-            a[3] = prmt(prmt(wh.x, wh.y, s1), prmt(wh.z, wh.w, s1), 0x5410);
-          }
-        } else {
-          // 4-bit (and re-packed 3-bit) codes: step s reads codes 32s + 8c + {0,2,4,6} (a0/a1)
-          // and 32s + 8c + {1,3,5,7} (a2/a3).
-          const int base = 32 * s + 8 * c;
-          if (base < p.rank_k) {
-            const uint2 wl = *reinterpret_cast<const uint2*>(p.b_i8 + rlo * p.rank_k + base);
-            const uint2 wh = *reinterpret_cast<const uint2*>(p.b_i8 + rhi * p.rank_k + base);
-            a[0] = prmt(wl.x, wl.y, 0x6420);
-            a[1] = prmt(wh.x, wh.y, 0x6420);
-            a[2] = prmt(wl.x, wl.y, 0x7531);
-            a[3] = prmt(wh.x, wh.y, 0x7531);
-          }
-        }
-      }
-#pragma unroll
-      for (int i = 0; i < 4; ++i) bk[j][s][i] = a[i];
-    }
-  }
-  // Query fragments of the score MMA (A = Q[rows, dims of this warp]), pre-scaled by
-  // sm_scale·log2(e). For bits < 16 the score of token t is
-  //   s_t·(β∘q)·R_t(B_i8 c_t) + z_t·q·R_t(β∘rowsum)
-  // (β is shared by a RoPE pair, so it commutes with the rotation): the first term is the score
-  // MMA with q scaled by β/γ against keys γ·R(B_i8 c); the second is a small MMA of constants A_z
-  // against the cos/sin of the warp's 8 frequencies, done once for all heads of the CTA.
   uint32_t qa[HPC][4];
   uint32_t az[4] = {0, 0, 0, 0};
-  {
-    float zv[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  // Folded path: this thread's accumulator columns 2c / 2c+1 of n-tile jj are the cos / sin
+  // weights of RoPE pair 8·warp + 4·jj + c; the head whose folded scores it writes, and its scale.
+  const int pair0 = 8 * warp + c, pair1 = pair0 + 4;
+  const int own_head = HPC == 4 ? c : HPC == 2 ? c >> 1 : 0;
+  float own_beta = 1.0f;
+  if constexpr (FOLD) {
+#pragma unroll
+    for (int j = 0; j < HPC; ++j) {
+      const int64_t bh = int64_t{b} * p.num_qo_heads + kv_head[j];
+#pragma unroll
+      for (int s = 0; s < KS_MAX; ++s)
+#pragma unroll
+        for (int jj = 0; jj < 2; ++jj) {
+          // B fragment (k × n8, column n = r): W row 16·warp + 8·jj + r.
+          const int64_t row = (bh * HD + 16 * warp + 8 * jj + r) * p.rank_k;
+          uint32_t b0 = 0, b1 = 0;
+          if (s < p.ksteps) {
+            if constexpr (!kInt) {
+              const uint16_t* w = p.w16 + row + 16 * s + 2 * c;
+              b0 = *reinterpret_cast<const uint32_t*>(w);
+              b1 = *reinterpret_cast<const uint32_t*>(w + 8);
+            } else if constexpr (BITS == 2) {
+              // Step s, k 4c+i <-> code 64(s/2) + 16c + 4i + 2(s%2), k 16+4c+i <-> that + 1.
+              const int base = 64 * (s / 2) + 16 * c, jb = 2 * (s % 2);
+              if (base < p.rank_k) {
+                const uint4 x = *reinterpret_cast<const uint4*>(p.w8 + row + base);
+                const uint32_t s0 = (4 + jb) << 4 | jb, s1 = (5 + jb) << 4 | (jb + 1);
+                b0 = prmt(prmt(x.x, x.y, s0), prmt(x.z, x.w, s0), 0x5410);
+                b1 = prmt(prmt(x.x, x.y, s1), prmt(x.z, x.w, s1), 0x5410);
+              }
+            } else {
+              // Step s, k 4c+i <-> code 32s + 8c + 2i (low nibbles), k 16+4c+i <-> that + 1.
+              const int base = 32 * s + 8 * c;
+              if (base < p.rank_k) {
+                const uint2 x = *reinterpret_cast<const uint2*>(p.w8 + row + base);
+                b0 = prmt(x.x, x.y, 0x6420);
+                b1 = prmt(x.x, x.y, 0x7531);
+              }
+            }
+          }
+          bk[j][s][2 * jj] = b0;
+          bk[j][s][2 * jj + 1] = b1;
+        }
+    }
+    if constexpr (kInt) {
+      // Zero-point term: B[κ][n] = β·Σ_r W8 of W row 16·warp + κ, for head n·HPC/8.
+      const int zh = r * HPC / 8;
+      const int64_t zrow =
+          (int64_t{b} * p.num_qo_heads + p.group_heads[g * p.group_size + first_slot + zh]) * HD +
+          16 * warp + 2 * c;
+      az[0] = pack_half2(p.w8_zsum[zrow], p.w8_zsum[zrow + 1]);
+      az[1] = pack_half2(p.w8_zsum[zrow + 8], p.w8_zsum[zrow + 9]);
+      own_beta = p.w8_beta[(int64_t{b} * p.num_qo_heads +
+                            p.group_heads[g * p.group_size + first_slot + own_head]) *
+                               (HD / 16) +
+                           warp];
+    }
+  } else {
 #pragma unroll
     for (int j = 0; j < HPC; ++j) {
       const int64_t row0 = (int64_t{g} * p.group_size + first_slot + j) * HD;
-      float v[8];
+      const int64_t rlo = row0 + dim_lo, rhi = row0 + dim_hi;
 #pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        const int row = r + 8 * (e / 2 % 2);
-        const int dim = (e < 4 ? 8 * warp : HALF + 8 * warp) + 2 * c + e % 2;
-        v[e] = 0.0f;
-        if (row < rows && row / p.ratio == j) {
-          const int64_t h = kv_head[j] * p.ratio + row % p.ratio;
-          const int64_t qoff = int64_t{b} * p.q_sb + h * p.q_sh;
-          v[e] = load_q(p.q, qoff + dim, p.q_bf16) * p.q_scale;
-          if constexpr (kInt) {
-            // A_z[row][κ]: κ < 8 -> cos weight of frequency f, κ >= 8 -> sin weight.
-            const int f = 8 * warp + 2 * c + e % 2;
-            const float beta = p.b_i8_scale[row0 + f];
-            const float rs = static_cast<float>(p.b_i8_rowsum[row0 + f]);
-            const float rs_h = static_cast<float>(p.b_i8_rowsum[row0 + f + HALF]);
-            const float qf = load_q(p.q, qoff + f, p.q_bf16) * p.q_scale;
-            const float qh = load_q(p.q, qoff + f + HALF, p.q_bf16) * p.q_scale;
-            zv[e] = e < 4 ? beta * (qf * rs + qh * rs_h) : beta * (qh * rs - qf * rs_h);
-            v[e] *= beta / p.key_gamma;
+      for (int s = 0; s < KS_MAX; ++s) {
+        uint32_t a[4] = {0, 0, 0, 0};
+        if (s < p.ksteps) {
+          if constexpr (!kInt) {
+            const uint16_t* blo = p.b_k + rlo * p.rank_k + 16 * s + 2 * c;
+            const uint16_t* bhi = p.b_k + rhi * p.rank_k + 16 * s + 2 * c;
+            a[0] = *reinterpret_cast<const uint32_t*>(blo);
+            a[1] = *reinterpret_cast<const uint32_t*>(bhi);
+            a[2] = *reinterpret_cast<const uint32_t*>(blo + 8);
+            a[3] = *reinterpret_cast<const uint32_t*>(bhi + 8);
+          } else if constexpr (BITS == 2) {
+            // Step s reads codes 64(s/2) + 16c + 4i + jb (i = byte), jb = 2(s%2) (+1 for a2/a3).
+            const int base = 64 * (s / 2) + 16 * c, jb = 2 * (s % 2);
+            if (base < p.rank_k) {
+              const uint4 wl = *reinterpret_cast<const uint4*>(p.b_i8 + rlo * p.rank_k + base);
+              const uint4 wh = *reinterpret_cast<const uint4*>(p.b_i8 + rhi * p.rank_k + base);
+              const uint32_t s0 = (4 + jb) << 4 | jb, s1 = (5 + jb) << 4 | (jb + 1);
+              a[0] = prmt(prmt(wl.x, wl.y, s0), prmt(wl.z, wl.w, s0), 0x5410);
+              a[1] = prmt(prmt(wh.x, wh.y, s0), prmt(wh.z, wh.w, s0), 0x5410);
+              a[2] = prmt(prmt(wl.x, wl.y, s1), prmt(wl.z, wl.w, s1), 0x5410);
+              a[3] = prmt(prmt(wh.x, wh.y, s1), prmt(wh.z, wh.w, s1), 0x5410);
+            }
+          } else {
+            // 4-bit (and re-packed 3-bit) codes: step s reads codes 32s + 8c + {0,2,4,6} (a0/a1)
+            // and 32s + 8c + {1,3,5,7} (a2/a3).
+            const int base = 32 * s + 8 * c;
+            if (base < p.rank_k) {
+              const uint2 wl = *reinterpret_cast<const uint2*>(p.b_i8 + rlo * p.rank_k + base);
+              const uint2 wh = *reinterpret_cast<const uint2*>(p.b_i8 + rhi * p.rank_k + base);
+              a[0] = prmt(wl.x, wl.y, 0x6420);
+              a[1] = prmt(wh.x, wh.y, 0x6420);
+              a[2] = prmt(wl.x, wl.y, 0x7531);
+              a[3] = prmt(wh.x, wh.y, 0x7531);
+            }
           }
         }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) bk[j][s][i] = a[i];
       }
-#pragma unroll
-      for (int i = 0; i < 4; ++i) qa[j][i] = pack_half2(v[2 * i], v[2 * i + 1]);
     }
-    if constexpr (kInt) {
+    // Query fragments of the score MMA (A = Q[rows, dims of this warp]), pre-scaled by
+    // sm_scale·log2(e). For bits < 16 the score of token t is
+    //   s_t·(β∘q)·R_t(B_i8 c_t) + z_t·q·R_t(β∘rowsum)
+    // (β is shared by a RoPE pair, so it commutes with the rotation): the first term is the score
+    // MMA with q scaled by β/γ against keys γ·R(B_i8 c); the second is a small MMA of constants A_z
+    // against the cos/sin of the warp's 8 frequencies, done once for all heads of the CTA.
+    {
+      float zv[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 #pragma unroll
-      for (int i = 0; i < 4; ++i) az[i] = pack_half2(zv[2 * i], zv[2 * i + 1]);
+      for (int j = 0; j < HPC; ++j) {
+        const int64_t row0 = (int64_t{g} * p.group_size + first_slot + j) * HD;
+        float v[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const int row = r + 8 * (e / 2 % 2);
+          const int dim = (e < 4 ? 8 * warp : HALF + 8 * warp) + 2 * c + e % 2;
+          v[e] = 0.0f;
+          if (row < rows && row / p.ratio == j) {
+            const int64_t h = kv_head[j] * p.ratio + row % p.ratio;
+            const int64_t qoff = int64_t{b} * p.q_sb + h * p.q_sh;
+            v[e] = load_q(p.q, qoff + dim, p.q_bf16) * p.q_scale;
+            if constexpr (kInt) {
+              // A_z[row][κ]: κ < 8 -> cos weight of frequency f, κ >= 8 -> sin weight.
+              const int f = 8 * warp + 2 * c + e % 2;
+              const float beta = p.b_i8_scale[row0 + f];
+              const float rs = static_cast<float>(p.b_i8_rowsum[row0 + f]);
+              const float rs_h = static_cast<float>(p.b_i8_rowsum[row0 + f + HALF]);
+              const float qf = load_q(p.q, qoff + f, p.q_bf16) * p.q_scale;
+              const float qh = load_q(p.q, qoff + f + HALF, p.q_bf16) * p.q_scale;
+              zv[e] = e < 4 ? beta * (qf * rs + qh * rs_h) : beta * (qh * rs - qf * rs_h);
+              v[e] *= beta / p.key_gamma;
+            }
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) qa[j][i] = pack_half2(v[2 * i], v[2 * i + 1]);
+      }
+      if constexpr (kInt) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) az[i] = pack_half2(zv[2 * i], zv[2 * i + 1]);
+      }
     }
   }
-  const double theta = p.inv_freq[dim_lo];
+  const double theta = p.inv_freq[FOLD ? pair0 : dim_lo];
   const float theta_f = static_cast<float>(theta);
+  const double theta1 = p.inv_freq[FOLD ? pair1 : dim_lo];
+  const float theta1_f = static_cast<float>(theta1);
 
   float* s_part = reinterpret_cast<float*>(smem + lay.off_s);
   __half* p_tile = reinterpret_cast<__half*>(smem + lay.off_p);
@@ -310,6 +383,8 @@ __global__ void __launch_bounds__(HD / 16 * 32, 1)
   constexpr double kTwoPi = 6.283185307179586476925286766559;
   const double tile_step = fmod(T * theta, kTwoPi);
   double phi = fmod(static_cast<double>(lo) * theta, kTwoPi);
+  const double tile_step1 = fmod(T * theta1, kTwoPi);
+  double phi1 = fmod(static_cast<double>(lo) * theta1, kTwoPi);
 
   for (int it = 0; it < ntiles; ++it) {
     cp_async_wait<STAGES - 2>();
@@ -382,30 +457,168 @@ __global__ void __launch_bounds__(HD / 16 * 32, 1)
       __syncthreads();
     }
 
-    // ---- key rebuild, RoPE, partial scores ----------------------------------------------------
-    // Tokens are taken NB n8 tiles at a time: HPC·NB independent accumulators per warp.
     const float phi_f = static_cast<float>(phi);
+    if constexpr (FOLD) {
+      // ---- folded scores: per m16 token tile, [A|B] = H·W^T by mma.sync (tokens = rows), then
+      // score partial = Σ over this thread's 2 pairs of cos·A + sin·B, summed over the quad.
+      const float phi1_f = static_cast<float>(phi1);
+      const uint8_t* arow =
+          ktile + ((lane & 7) + ((lane >> 3) & 1) * 8) * kstride + (lane >> 4) * 16;
 #pragma unroll 1
-    for (int n0 = 0; n0 < T; n0 += 8 * NB) {
-      float kacc[HPC][NB][4];
-      if constexpr (!kInt) {
+      for (int m = 0; m < T / 16; ++m) {
+        const int tlo = 16 * m + r;
+        float c0l, s0l, c0h, s0h, c1l, s1l, c1h, s1h;
+        __sincosf(fmaf(static_cast<float>(tlo), theta_f, phi_f), &s0l, &c0l);
+        __sincosf(fmaf(static_cast<float>(tlo + 8), theta_f, phi_f), &s0h, &c0h);
+        __sincosf(fmaf(static_cast<float>(tlo), theta1_f, phi1_f), &s1l, &c1l);
+        __sincosf(fmaf(static_cast<float>(tlo + 8), theta1_f, phi1_f), &s1h, &c1h);
+        const uint8_t* am = arow + 16 * m * kstride;
+        float x[2 * HPC];  // [head][token r / r+8]
+        if constexpr (!kInt) {
+          float acc[HPC][2][4];
 #pragma unroll
-        for (int j = 0; j < HPC; ++j)
+          for (int j = 0; j < HPC; ++j)
 #pragma unroll
-          for (int n = 0; n < NB; ++n)
+            for (int i = 0; i < 8; ++i) acc[j][i / 4][i % 4] = 0.0f;
 #pragma unroll
-            for (int i = 0; i < 4; ++i) kacc[j][n][i] = 0.0f;
-        // ldmatrix.x4: (tokens +0..7, k 0..7), (+0..7, k 8..15), (+8..15, k 0..7), (+8..15,
-        // k 8..15)
-        const uint8_t* arow =
-            ktile + (n0 + (lane / 16) * 8 + lane % 8) * kstride + ((lane / 8) & 1) * 16;
+          for (int s = 0; s < KS_MAX; ++s) {
+            uint32_t a[4];
+            ldmatrix_x4(a, am + 32 * min(s, p.ksteps - 1));
 #pragma unroll
-        for (int s = 0; s < KS_MAX; ++s) {
-          if (s < p.ksteps) {
+            for (int j = 0; j < HPC; ++j) {
+              mma_f16(acc[j][0], a, bk[j][s][0], bk[j][s][1]);
+              mma_f16(acc[j][1], a, bk[j][s][2], bk[j][s][3]);
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < HPC; ++j) {
+            x[2 * j] = fmaf(c0l, acc[j][0][0],
+                            fmaf(s0l, acc[j][0][1], fmaf(c1l, acc[j][1][0], s1l * acc[j][1][1])));
+            x[2 * j + 1] =
+                fmaf(c0h, acc[j][0][2],
+                     fmaf(s0h, acc[j][0][3], fmaf(c1h, acc[j][1][2], s1h * acc[j][1][3])));
+          }
+        } else {
+          int acc[HPC][2][4];
+#pragma unroll
+          for (int j = 0; j < HPC; ++j)
+#pragma unroll
+            for (int i = 0; i < 8; ++i) acc[j][i / 4][i % 4] = 0;
+          // ldmatrix.x4: (rows r, segment s), (rows r+8, s), (r, s+1), (r+8, s+1).
+          auto step = [&](int s, uint32_t wl, uint32_t wh, int sh, uint32_t mask) {
+            const uint32_t a[4] = {
+                (((wl >> sh) & mask) + kCentreAdd) ^ 0x80808080u,
+                (((wh >> sh) & mask) + kCentreAdd) ^ 0x80808080u,
+                (((wl >> (sh + (BITS == 2 ? 2 : 4))) & mask) + kCentreAdd) ^ 0x80808080u,
+                (((wh >> (sh + (BITS == 2 ? 2 : 4))) & mask) + kCentreAdd) ^ 0x80808080u};
+#pragma unroll
+            for (int j = 0; j < HPC; ++j) {
+              mma_s8(acc[j][0], a, bk[j][s][0], bk[j][s][1]);
+              mma_s8(acc[j][1], a, bk[j][s][2], bk[j][s][3]);
+            }
+          };
+          if constexpr (BITS == 2) {
+#pragma unroll
+            for (int s4 = 0; s4 < KS_MAX; s4 += 4) {
+              uint32_t w[4];
+              ldmatrix_x4(w, am + 8 * s4);
+#pragma unroll
+              for (int h = 0; h < 4; ++h)
+                if (s4 + h < KS_MAX)
+                  step(s4 + h, w[2 * (h / 2)], w[2 * (h / 2) + 1], 4 * (h % 2), 0x03030303u);
+            }
+          } else {
+#pragma unroll
+            for (int s2 = 0; s2 < KS_MAX; s2 += 2) {
+              uint32_t w[4];
+              ldmatrix_x4(w, am + 16 * s2);
+              step(s2, w[0], w[1], 0, 0x0F0F0F0Fu);
+              if (s2 + 1 < KS_MAX) step(s2 + 1, w[2], w[3], 0, 0x0F0F0F0Fu);
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < HPC; ++j) {
+            x[2 * j] = fmaf(c0l, static_cast<float>(acc[j][0][0]),
+                            fmaf(s0l, static_cast<float>(acc[j][0][1]),
+                                 fmaf(c1l, static_cast<float>(acc[j][1][0]),
+                                      s1l * static_cast<float>(acc[j][1][1]))));
+            x[2 * j + 1] = fmaf(c0h, static_cast<float>(acc[j][0][2]),
+                                fmaf(s0h, static_cast<float>(acc[j][0][3]),
+                                     fmaf(c1h, static_cast<float>(acc[j][1][2]),
+                                          s1h * static_cast<float>(acc[j][1][3]))));
+          }
+        }
+        // Quad reduce-scatter: lane c ends with the values own() names.
+        constexpr int NV = 2 * HPC;
+        float own[NV >= 4 ? NV / 4 : 1];
+        if constexpr (NV >= 4) {
+          float y[NV / 2];
+          const bool up2 = c & 2;
+#pragma unroll
+          for (int i = 0; i < NV / 2; ++i) {
+            const float send = up2 ? x[i] : x[i + NV / 2];
+            y[i] = (up2 ? x[i + NV / 2] : x[i]) + __shfl_xor_sync(~0u, send, 2);
+          }
+          const bool up1 = c & 1;
+#pragma unroll
+          for (int i = 0; i < NV / 4; ++i) {
+            const float send = up1 ? y[i] : y[i + NV / 4];
+            own[i] = (up1 ? y[i + NV / 4] : y[i]) + __shfl_xor_sync(~0u, send, 1);
+          }
+        } else {
+          const bool up2 = c & 2;
+          const float send = up2 ? x[0] : x[1];
+          own[0] = (up2 ? x[1] : x[0]) + __shfl_xor_sync(~0u, send, 2);
+          own[0] += __shfl_xor_sync(~0u, own[0], 1);
+        }
+        float zacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if constexpr (kInt) {
+          const uint32_t za[4] = {pack_half2(c0l, s0l), pack_half2(c0h, s0h), pack_half2(c1l, s1l),
+                                  pack_half2(c1h, s1h)};
+          mma_f16(zacc, za, az[0], az[1]);
+        }
+        // Owned values: HPC 4 -> head c, tokens r and r+8; HPC 2 -> head c/2, token r + 8(c%2);
+        // HPC 1 -> head 0, token r + 8(c/2), written by even lanes.
+        if (HPC > 1 || (c & 1) == 0) {
+#pragma unroll
+          for (int i = 0; i < (NV >= 4 ? NV / 4 : 1); ++i) {
+            const int hi8 = HPC == 4 ? i : HPC == 2 ? (c & 1) : (c >> 1);
+            const int tok = tlo + 8 * hi8;
+            float v = own[i];
+            if constexpr (kInt) {
+              const float2 sz = __half22float2(sz_k[tok]);
+              v = fmaf(own_beta * sz.x, v,
+                       fmaf(kCodeOffset, sz.x, sz.y) * (hi8 ? zacc[2] : zacc[0]));
+            }
+            s_part[(warp * kLatentMaxRows + own_head) * SROW + tok] = v;
+          }
+        }
+      }
+      phi1 += tile_step1;
+      if (phi1 >= kTwoPi) phi1 -= kTwoPi;
+    } else {
+      // ---- key rebuild, RoPE, partial scores ----------------------------------------------------
+      // Tokens are taken NB n8 tiles at a time: HPC·NB independent accumulators per warp.
+#pragma unroll 1
+      for (int n0 = 0; n0 < T; n0 += 8 * NB) {
+        float kacc[HPC][NB][4];
+        if constexpr (!kInt) {
+#pragma unroll
+          for (int j = 0; j < HPC; ++j)
+#pragma unroll
+            for (int n = 0; n < NB; ++n)
+#pragma unroll
+              for (int i = 0; i < 4; ++i) kacc[j][n][i] = 0.0f;
+          // ldmatrix.x4: (tokens +0..7, k 0..7), (+0..7, k 8..15), (+8..15, k 0..7), (+8..15,
+          // k 8..15)
+          const uint8_t* arow =
+              ktile + (n0 + (lane / 16) * 8 + lane % 8) * kstride + ((lane / 8) & 1) * 16;
+#pragma unroll
+          for (int s = 0; s < KS_MAX; ++s) {
 #pragma unroll
             for (int h = 0; h < NB / 2; ++h) {
               uint32_t bf[4];
-              ldmatrix_x4(bf, arow + 16 * h * kstride + 32 * s);
+              ldmatrix_x4(bf, arow + 16 * h * kstride + 32 * min(s, p.ksteps - 1));
 #pragma unroll
               for (int j = 0; j < HPC; ++j) {
                 mma_f16(kacc[j][2 * h], bk[j][s], bf[0], bf[1]);
@@ -413,107 +626,107 @@ __global__ void __launch_bounds__(HD / 16 * 32, 1)
               }
             }
           }
-        }
-      } else {
-        int iacc[HPC][NB][4];
-#pragma unroll
-        for (int j = 0; j < HPC; ++j)
-#pragma unroll
-          for (int n = 0; n < NB; ++n)
-#pragma unroll
-            for (int i = 0; i < 4; ++i) iacc[j][n][i] = 0;
-        // ldmatrix.x{NB}: matrix n = tokens n0+8n..+7 of one 16-byte code segment.
-        const uint8_t* arow = ktile + (n0 + (lane / 8) % NB * 8 + lane % 8) * kstride;
-        auto load_seg = [&](int seg, uint32_t(&w)[NB]) {
-          if constexpr (NB == 4) {
-            ldmatrix_x4(w, arow + 16 * seg);
-          } else {
-            ldmatrix_x2(w[0], w[1], arow + 16 * seg);
-          }
-        };
-        if constexpr (BITS == 2) {
-#pragma unroll
-          for (int s2 = 0; s2 < KS_MAX / 2; ++s2) {
-            if (2 * s2 < p.ksteps) {
-              uint32_t w[NB];
-              load_seg(s2, w);
-#pragma unroll
-              for (int h = 0; h < 2; ++h)
-#pragma unroll
-                for (int n = 0; n < NB; ++n) {
-                  const uint32_t b0 =
-                      (((w[n] >> (4 * h)) & 0x03030303u) + kCentreAdd) ^ 0x80808080u;
-                  const uint32_t b1 =
-                      (((w[n] >> (4 * h + 2)) & 0x03030303u) + kCentreAdd) ^ 0x80808080u;
-#pragma unroll
-                  for (int j = 0; j < HPC; ++j) mma_s8(iacc[j][n], bk[j][2 * s2 + h], b0, b1);
-                }
-            }
-          }
         } else {
-#pragma unroll
-          for (int s = 0; s < KS_MAX; ++s) {
-            if (s < p.ksteps) {
-              uint32_t w[NB];
-              load_seg(s, w);
-#pragma unroll
-              for (int n = 0; n < NB; ++n) {
-                const uint32_t b0 = ((w[n] & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
-                const uint32_t b1 = (((w[n] >> 4) & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
-#pragma unroll
-                for (int j = 0; j < HPC; ++j) mma_s8(iacc[j][n], bk[j][s], b0, b1);
-              }
-            }
-          }
-        }
-        // Raw integer products; scale/zero and β are applied on the scores (see the prologue).
-#pragma unroll
-        for (int n = 0; n < NB; ++n)
+          int iacc[HPC][NB][4];
 #pragma unroll
           for (int j = 0; j < HPC; ++j)
 #pragma unroll
-            for (int i = 0; i < 4; ++i) kacc[j][n][i] = static_cast<float>(iacc[j][n][i]);
-      }
-      // RoPE (pair dim_lo / dim_hi at tokens t0, t0+1) and the score MMA.
-      // Two accumulators per n8 tile (even / odd heads) halve the dependent MMA chain.
-      float sacc[NB][4], sacc2[NB][4];
+            for (int n = 0; n < NB; ++n)
 #pragma unroll
-      for (int n = 0; n < NB; ++n) {
+              for (int i = 0; i < 4; ++i) iacc[j][n][i] = 0;
+          // ldmatrix.x{NB}: matrix n = tokens n0+8n..+7 of one 16-byte code segment.
+          const uint8_t* arow = ktile + (n0 + (lane / 8) % NB * 8 + lane % 8) * kstride;
+          auto load_seg = [&](int seg, uint32_t(&w)[NB]) {
+            if constexpr (NB == 4) {
+              ldmatrix_x4(w, arow + 16 * seg);
+            } else {
+              ldmatrix_x2(w[0], w[1], arow + 16 * seg);
+            }
+          };
+          if constexpr (BITS == 2) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) sacc[n][i] = sacc2[n][i] = 0.0f;
-        const int t0 = n0 + 8 * n + 2 * c;
-        float sn0, cs0, sn1, cs1;
-        __sincosf(fmaf(static_cast<float>(t0), theta_f, phi_f), &sn0, &cs0);
-        __sincosf(fmaf(static_cast<float>(t0 + 1), theta_f, phi_f), &sn1, &cs1);
-        const float gm = kInt ? p.key_gamma : 1.0f;
-        const float c0 = cs0 * gm, s0 = sn0 * gm, c1 = cs1 * gm, s1 = sn1 * gm;
+            for (int s2 = 0; s2 < KS_MAX / 2; ++s2) {
+              {
+                uint32_t w[NB];
+                load_seg(s2, w);
 #pragma unroll
-        for (int j = 0; j < HPC; ++j) {
-          const float* k = kacc[j][n];
-          const uint32_t klo = pack_half2(k[0] * c0 - k[2] * s0, k[1] * c1 - k[3] * s1);
-          const uint32_t khi = pack_half2(k[2] * c0 + k[0] * s0, k[3] * c1 + k[1] * s1);
-          mma_f16(j % 2 ? sacc2[n] : sacc[n], qa[j], movmatrix_trans(klo), movmatrix_trans(khi));
+                for (int h = 0; h < 2; ++h)
+#pragma unroll
+                  for (int n = 0; n < NB; ++n) {
+                    const uint32_t b0 =
+                        (((w[n] >> (4 * h)) & 0x03030303u) + kCentreAdd) ^ 0x80808080u;
+                    const uint32_t b1 =
+                        (((w[n] >> (4 * h + 2)) & 0x03030303u) + kCentreAdd) ^ 0x80808080u;
+#pragma unroll
+                    for (int j = 0; j < HPC; ++j) mma_s8(iacc[j][n], bk[j][2 * s2 + h], b0, b1);
+                  }
+              }
+            }
+          } else {
+#pragma unroll
+            for (int s = 0; s < KS_MAX; ++s) {
+              {
+                uint32_t w[NB];
+                load_seg(s, w);
+#pragma unroll
+                for (int n = 0; n < NB; ++n) {
+                  const uint32_t b0 = ((w[n] & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+                  const uint32_t b1 = (((w[n] >> 4) & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+#pragma unroll
+                  for (int j = 0; j < HPC; ++j) mma_s8(iacc[j][n], bk[j][s], b0, b1);
+                }
+              }
+            }
+          }
+          // Raw integer products; scale/zero and β are applied on the scores (see the prologue).
+#pragma unroll
+          for (int n = 0; n < NB; ++n)
+#pragma unroll
+            for (int j = 0; j < HPC; ++j)
+#pragma unroll
+              for (int i = 0; i < 4; ++i) kacc[j][n][i] = static_cast<float>(iacc[j][n][i]);
         }
+        // RoPE (pair dim_lo / dim_hi at tokens t0, t0+1) and the score MMA.
+        // Two accumulators per n8 tile (even / odd heads) halve the dependent MMA chain.
+        float sacc[NB][4], sacc2[NB][4];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) sacc[n][i] += sacc2[n][i];
-        if constexpr (kInt) {
-          float zacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-          mma_f16(zacc, az, movmatrix_trans(pack_half2(cs0, cs1)),
-                  movmatrix_trans(pack_half2(sn0, sn1)));
-          // Centred codes: zero' = zero + offset·scale.
-          const float2 sz0 = __half22float2(sz_k[t0]), sz1 = __half22float2(sz_k[t0 + 1]);
-          const float z0 = fmaf(kCodeOffset, sz0.x, sz0.y), z1 = fmaf(kCodeOffset, sz1.x, sz1.y);
-          sacc[n][0] = fmaf(sacc[n][0], sz0.x, zacc[0] * z0);
-          sacc[n][1] = fmaf(sacc[n][1], sz1.x, zacc[1] * z1);
-          sacc[n][2] = fmaf(sacc[n][2], sz0.x, zacc[2] * z0);
-          sacc[n][3] = fmaf(sacc[n][3], sz1.x, zacc[3] * z1);
+        for (int n = 0; n < NB; ++n) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) sacc[n][i] = sacc2[n][i] = 0.0f;
+          const int t0 = n0 + 8 * n + 2 * c;
+          float sn0, cs0, sn1, cs1;
+          __sincosf(fmaf(static_cast<float>(t0), theta_f, phi_f), &sn0, &cs0);
+          __sincosf(fmaf(static_cast<float>(t0 + 1), theta_f, phi_f), &sn1, &cs1);
+          const float gm = kInt ? p.key_gamma : 1.0f;
+          const float c0 = cs0 * gm, s0 = sn0 * gm, c1 = cs1 * gm, s1 = sn1 * gm;
+#pragma unroll
+          for (int j = 0; j < HPC; ++j) {
+            const float* k = kacc[j][n];
+            const uint32_t klo = pack_half2(k[0] * c0 - k[2] * s0, k[1] * c1 - k[3] * s1);
+            const uint32_t khi = pack_half2(k[2] * c0 + k[0] * s0, k[3] * c1 + k[1] * s1);
+            mma_f16(j % 2 ? sacc2[n] : sacc[n], qa[j], movmatrix_trans(klo), movmatrix_trans(khi));
+          }
+#pragma unroll
+          for (int i = 0; i < 4; ++i) sacc[n][i] += sacc2[n][i];
+          if constexpr (kInt) {
+            float zacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            mma_f16(zacc, az, movmatrix_trans(pack_half2(cs0, cs1)),
+                    movmatrix_trans(pack_half2(sn0, sn1)));
+            // Centred codes: zero' = zero + offset·scale.
+            const float2 sz0 = __half22float2(sz_k[t0]), sz1 = __half22float2(sz_k[t0 + 1]);
+            const float z0 = fmaf(kCodeOffset, sz0.x, sz0.y), z1 = fmaf(kCodeOffset, sz1.x, sz1.y);
+            sacc[n][0] = fmaf(sacc[n][0], sz0.x, zacc[0] * z0);
+            sacc[n][1] = fmaf(sacc[n][1], sz1.x, zacc[1] * z1);
+            sacc[n][2] = fmaf(sacc[n][2], sz0.x, zacc[2] * z0);
+            sacc[n][3] = fmaf(sacc[n][3], sz1.x, zacc[3] * z1);
+          }
         }
-      }
-      float* srow = s_part + (warp * kLatentMaxRows + r) * SROW + n0 + 2 * c;
+        float* srow = s_part + (warp * kLatentMaxRows + r) * SROW + n0 + 2 * c;
 #pragma unroll
-      for (int n = 0; n < NB; ++n) {
-        *reinterpret_cast<float2*>(srow + 8 * n) = make_float2(sacc[n][0], sacc[n][1]);
-        *reinterpret_cast<float2*>(srow + 8 * SROW + 8 * n) = make_float2(sacc[n][2], sacc[n][3]);
+        for (int n = 0; n < NB; ++n) {
+          *reinterpret_cast<float2*>(srow + 8 * n) = make_float2(sacc[n][0], sacc[n][1]);
+          *reinterpret_cast<float2*>(srow + 8 * SROW + 8 * n) = make_float2(sacc[n][2], sacc[n][3]);
+        }
       }
     }
     phi += tile_step;

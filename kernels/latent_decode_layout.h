@@ -35,6 +35,14 @@ LKV_HOST_DEVICE constexpr int latent_key_steps(int rank_k, int bits) {
   return bits == 16 ? rank_k / 16 : bits == 2 ? 2 * ((rank_k + 63) / 64) : (rank_k + 31) / 32;
 }
 
+/// The kernel's compile-time k-step count: ksteps rounded up to a power of two, at least 2
+/// (2-bit codes come in pairs of steps).
+LKV_HOST_DEVICE constexpr int latent_key_step_bucket(int ksteps) {
+  int b = 2;
+  while (b < ksteps) b *= 2;
+  return b;
+}
+
 /// Byte offsets of the regions of the kernel's dynamic shared memory.
 struct LatentSmemLayout {
   int stages = 0;

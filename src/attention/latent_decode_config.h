@@ -22,6 +22,55 @@ inline bool latent_has_residual_launch(const LatentDecodeParams& p) {
   return p.k.bits < 16 && p.window.ring_capacity() > 0;
 }
 
+/// Partial-result slots of the residual-window launch: one per kernel tile of the ring, so that
+/// its tiles run in parallel CTAs rather than one after another.
+inline int latent_residual_slots(const LatentDecodeParams& p) {
+  return latent_has_residual_launch(p)
+             ? (p.window.ring_capacity() + kernels::kLatentTile - 1) / kernels::kLatentTile
+             : 0;
+}
+
+/// Whether the decode folds each query into its key factors (latent_query_fold.cuh) instead of
+/// rebuilding keys: MHA, where a KV head is read by one query head only, so the fold costs no
+/// more tensor work than the rebuild and removes the per-key RoPE / score epilogue.
+inline bool latent_uses_fold(const LatentDecodeParams& p) {
+  return p.num_kv_heads > 0 && p.num_qo_heads == p.num_kv_heads;
+}
+
+/// Byte offsets of the decode workspace regions (-1 when absent): split partials, then the
+/// folded query factors.
+struct LatentWorkspaceLayout {
+  int64_t part_o = -1, part_lse = -1, w16 = -1, w8 = -1, w8_zsum = -1, w8_beta = -1;
+  int64_t total = 0;
+};
+
+inline LatentWorkspaceLayout latent_workspace_layout(const LatentDecodeParams& p, int slots) {
+  const auto align = [](int64_t b) { return (b + 255) / 256 * 256; };
+  LatentWorkspaceLayout l;
+  const int64_t rows = int64_t{p.batch_size} * p.num_qo_heads;
+  int64_t off = 0;
+  const auto take = [&](int64_t bytes) {
+    const int64_t at = off;
+    off += align(bytes);
+    return at;
+  };
+  if (slots > 1) {
+    l.part_o = take(rows * slots * p.v.rank * 4);
+    l.part_lse = take(rows * slots * 4);
+  }
+  if (latent_uses_fold(p)) {
+    const int64_t w = rows * p.head_dim * p.k.rank;
+    l.w16 = take(2 * w);
+    if (p.k.bits < 16) {
+      l.w8 = take(w);
+      l.w8_zsum = take(rows * p.head_dim * 4);
+      l.w8_beta = take(rows * (p.head_dim / 16) * 4);
+    }
+  }
+  l.total = off;
+  return l;
+}
+
 /// Shared memory limit per block on sm_90 (opt-in).
 constexpr int kMaxSmemPerBlock = 227 * 1024;
 

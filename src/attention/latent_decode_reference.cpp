@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -61,6 +62,42 @@ void dequant(const LatentCacheView& v, const Row& r, float* out) {
   }
 }
 
+// Folded query factors of one query head as the MHA kernel uses them (latent_query_fold.cuh):
+// rows 2d / 2d+1 = cos / sin weights of RoPE pair d, fp16-rounded (w16) and β·int8 (w8) with one
+// β per 16 rows.
+struct FoldedQuery {
+  std::vector<double> w16, w8;  // [head_dim][rank]
+};
+
+FoldedQuery fold_query(const LatentDecodeParams& p, int64_t qoff, int64_t brow0) {
+  const int hd = p.head_dim, half = hd / 2, rk = p.k.rank;
+  const float qscale = p.sm_scale * 1.4426950408889634f;
+  std::vector<float> u(static_cast<size_t>(hd) * rk);
+  for (int d = 0; d < half; ++d) {
+    const float ql = load_query(p, qoff + d) * qscale, qh = load_query(p, qoff + d + half) * qscale;
+    for (int c = 0; c < rk; ++c) {
+      const float lo = half_bits_to_float(p.b_k[(brow0 + d) * rk + c]);
+      const float hi = half_bits_to_float(p.b_k[(brow0 + d + half) * rk + c]);
+      u[(2 * d) * rk + c] = ql * lo + qh * hi;
+      u[(2 * d + 1) * rk + c] = qh * lo - ql * hi;
+    }
+  }
+  FoldedQuery f;
+  f.w16.resize(u.size());
+  f.w8.resize(u.size());
+  const size_t chunk = static_cast<size_t>(16) * rk;
+  for (size_t c0 = 0; c0 < u.size(); c0 += chunk) {
+    float amax = 0.0f;
+    for (size_t i = c0; i < c0 + chunk; ++i) amax = std::max(amax, std::fabs(u[i]));
+    const float beta = amax > 0.0f ? amax / 127.0f : 1.0f;
+    for (size_t i = c0; i < c0 + chunk; ++i) {
+      f.w16[i] = round_half(u[i]);
+      f.w8[i] = beta * std::max(-127.0f, std::min(127.0f, std::nearbyint(u[i] / beta)));
+    }
+  }
+  return f;
+}
+
 }  // namespace
 
 DecodeValues latent_decode_values(const LatentDecodeParams& p, const LatentDecodeOptions& opt) {
@@ -85,10 +122,36 @@ DecodeValues latent_decode_values(const LatentDecodeParams& p, const LatentDecod
       // Scores of every query head of the group, [slot][i][t], in natural-log units (exact) or
       // log2 units (emulation).
       std::vector<double> scores(static_cast<size_t>(gs) * ratio * len);
+      // MHA kernel emulation: no keys, scores from the folded query factors (fp16 W, or β·int8 W
+      // on quantized rows) and the exact latents.
+      const bool folded = emu && ratio == 1;
+      std::vector<FoldedQuery> fq;
+      if (folded)
+        for (int s = 0; s < gs; ++s)
+          fq.push_back(
+              fold_query(p, b * p.q_stride_batch + p.group_heads[g * gs + s] * p.q_stride_head,
+                         (static_cast<int64_t>(g) * gs + s) * hd));
       for (int64_t t = 0; t < len; ++t) {
         const Row kr = locate(p.k, p, b, g, t, qlen);
-        const bool int_path = emu && p.k.bits < 16 && kr.codes != nullptr;
+        const bool int_path = emu && !folded && p.k.bits < 16 && kr.codes != nullptr;
         if (!int_path) dequant(p.k, kr, hk.data());
+        if (folded) {
+          for (int s = 0; s < gs; ++s) {
+            const std::vector<double>& w = kr.codes && p.k.bits < 16 ? fq[s].w8 : fq[s].w16;
+            double acc = 0.0;
+            for (int d = 0; d < hd / 2; ++d) {
+              double a = 0.0, bsum = 0.0;
+              for (int c = 0; c < rk; ++c) {
+                a += w[(2 * d) * rk + c] * hk[c];
+                bsum += w[(2 * d + 1) * rk + c] * hk[c];
+              }
+              const double ang = p.inv_freq[d] * static_cast<double>(t);
+              acc += std::cos(ang) * a + std::sin(ang) * bsum;
+            }
+            scores[static_cast<size_t>(s) * len + t] = acc;
+          }
+          continue;
+        }
         for (int s = 0; s < gs; ++s) {
           const int kv = p.group_heads[g * gs + s];
           const int64_t row0 = (static_cast<int64_t>(g) * gs + s) * hd;

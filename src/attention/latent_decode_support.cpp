@@ -98,10 +98,12 @@ Status latent_decode_is_supported(const LatentDecodeParams& p) {
   if (!p.group_heads || !p.q || !p.inv_freq || !p.out || !p.pages.indptr || !p.pages.indices ||
       !p.pages.seq_lens)
     return bad("a required pointer is null");
-  if ((p.k.bits == 16 || detail::latent_has_residual_launch(p)) && !p.b_k)
+  if ((p.k.bits == 16 || detail::latent_has_residual_launch(p) || detail::latent_uses_fold(p)) &&
+      !p.b_k)
     return bad("b_k (fp16 key factors) is null");
-  if (p.k.bits < 16 && (!p.b_k_i8 || !p.b_k_i8_scale || !p.b_k_i8_rowsum))
-    return bad("int8 key factors (b_k_i8, scale, rowsum) are needed for bits < 16");
+  if (p.k.bits < 16 && !detail::latent_uses_fold(p) &&
+      (!p.b_k_i8 || !p.b_k_i8_scale || !p.b_k_i8_rowsum))
+    return bad("int8 key factors (b_k_i8, scale, rowsum) are needed for bits < 16 with GQA");
   if (p.q_dtype != DType::kF16 && p.q_dtype != DType::kBF16)
     return unsupported("q_dtype ", dtype_name(p.q_dtype));
   if (!(p.sm_scale > 0.0f)) return bad("sm_scale must be > 0");
@@ -126,12 +128,8 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
       detail::choose_splits(base, max_seq_len, kernels::kLatentTile, 1, num_sms, 2.0);
   out.num_splits = choice.num_splits;
   out.tokens_per_split = choice.tokens_per_split;
-  out.extra_splits = detail::latent_has_residual_launch(p) ? 1 : 0;
-  const int slots = out.num_splits + out.extra_splits;
-  const int64_t rows = int64_t{p.batch_size} * p.num_qo_heads;
-  out.workspace_bytes = slots == 1 ? 0
-                                   : detail::align256(rows * slots * p.v.rank * 4) +
-                                         detail::align256(rows * slots * 4);
+  out.extra_splits = detail::latent_residual_slots(p);
+  out.workspace_bytes = detail::latent_workspace_layout(p, out.num_splits + out.extra_splits).total;
   *plan = out;
   return Status::Ok();
 }

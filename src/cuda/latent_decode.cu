@@ -2,38 +2,47 @@
 #include "cuda/cuda_status.h"
 #include "cuda/decode_combine.h"
 #include "cuda/latent_decode_launch.cuh"
+#include "cuda/latent_query_fold.h"
 #include "latentkv/attention/latent_decode.h"
 
 namespace latentkv {
 namespace {
 
+template <bool FOLD>
 cudaError_t launch_family(int head_dim, int bits, const kernels::LatentDecodeKernelParams& kp,
                           int hpc, dim3 grid, int smem, cudaStream_t s) {
   using detail::launch_latent_decode;
   if (head_dim == 128) {
     switch (bits) {
       case 16:
-        return launch_latent_decode<128, 16>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<128, 16, FOLD>(kp, hpc, grid, smem, s);
       case 4:
-        return launch_latent_decode<128, 4>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<128, 4, FOLD>(kp, hpc, grid, smem, s);
       case 3:
-        return launch_latent_decode<128, 3>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<128, 3, FOLD>(kp, hpc, grid, smem, s);
       case 2:
-        return launch_latent_decode<128, 2>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<128, 2, FOLD>(kp, hpc, grid, smem, s);
     }
   } else {
     switch (bits) {
       case 16:
-        return launch_latent_decode<64, 16>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<64, 16, FOLD>(kp, hpc, grid, smem, s);
       case 4:
-        return launch_latent_decode<64, 4>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<64, 4, FOLD>(kp, hpc, grid, smem, s);
       case 3:
-        return launch_latent_decode<64, 3>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<64, 3, FOLD>(kp, hpc, grid, smem, s);
       case 2:
-        return launch_latent_decode<64, 2>(kp, hpc, grid, smem, s);
+        return launch_latent_decode<64, 2, FOLD>(kp, hpc, grid, smem, s);
     }
   }
   return cudaErrorInvalidValue;
+}
+
+cudaError_t launch_family(bool fold, int head_dim, int bits,
+                          const kernels::LatentDecodeKernelParams& kp, int hpc, dim3 grid, int smem,
+                          cudaStream_t s) {
+  return fold ? launch_family<true>(head_dim, bits, kp, hpc, grid, smem, s)
+              : launch_family<false>(head_dim, bits, kp, hpc, grid, smem, s);
 }
 
 }  // namespace
@@ -44,7 +53,7 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   const int ratio = p.num_qo_heads / p.num_kv_heads;
   const int hpc = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, p.k.bits);
   if (plan.num_splits < 1 || plan.tokens_per_split < 1 || plan.heads_per_cta != hpc ||
-      plan.extra_splits != (detail::latent_has_residual_launch(p) ? 1 : 0))
+      plan.extra_splits != detail::latent_residual_slots(p))
     return Status(StatusCode::kInvalidArgument,
                   "latent_decode: plan does not match the parameters (re-run latent_decode_plan)");
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == nullptr))
@@ -109,11 +118,16 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.page_size = p.pages.page_size;
   kp.tokens_per_split = plan.tokens_per_split;
   kp.num_slots = slots;
-  if (slots > 1) {
-    kp.part_o = static_cast<float*>(workspace);
-    kp.part_lse = reinterpret_cast<float*>(static_cast<char*>(workspace) +
-                                           (rows * slots * p.v.rank * 4 + 255) / 256 * 256);
-  }
+  const detail::LatentWorkspaceLayout wl = detail::latent_workspace_layout(p, slots);
+  const auto region = [&](int64_t off) {
+    return off < 0 ? nullptr : static_cast<char*>(workspace) + off;
+  };
+  kp.part_o = reinterpret_cast<float*>(region(wl.part_o));
+  kp.part_lse = reinterpret_cast<float*>(region(wl.part_lse));
+  kp.w16 = reinterpret_cast<const uint16_t*>(region(wl.w16));
+  kp.w8 = reinterpret_cast<const int8_t*>(region(wl.w8));
+  kp.w8_zsum = reinterpret_cast<const float*>(region(wl.w8_zsum));
+  kp.w8_beta = reinterpret_cast<const float*>(region(wl.w8_beta));
   kp.out = p.out;
   kp.out_dtype = static_cast<int>(p.out_dtype);
   kp.out_sb = p.out_stride_batch;
@@ -121,6 +135,27 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.lse = p.lse;
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const int nw = kernels::latent_num_warps(p.head_dim);
+  const bool fold = detail::latent_uses_fold(p);
+
+  if (fold) {
+    kernels::QueryFoldParams fp{};
+    fp.num_qo_heads = p.num_qo_heads;
+    fp.group_size = p.group_size;
+    fp.head_dim = p.head_dim;
+    fp.rank = p.k.rank;
+    fp.group_heads = p.group_heads;
+    fp.q = p.q;
+    fp.q_bf16 = kp.q_bf16;
+    fp.q_sb = p.q_stride_batch;
+    fp.q_sh = p.q_stride_head;
+    fp.q_scale = kp.q_scale;
+    fp.b_k = p.b_k;
+    fp.w16 = reinterpret_cast<uint16_t*>(region(wl.w16));
+    fp.w8 = reinterpret_cast<int8_t*>(region(wl.w8));
+    fp.w8_zsum = reinterpret_cast<float*>(region(wl.w8_zsum));
+    fp.w8_beta = reinterpret_cast<float*>(region(wl.w8_beta));
+    LKV_CUDA_RETURN(detail::launch_query_fold(fp, p.num_kv_heads, p.batch_size, s));
+  }
 
   // Main kernel: pages (and the fp16 ring when bits = 16).
   kp.mode = 0;
@@ -129,17 +164,19 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   const int smem = kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total;
   const dim3 grid(plan.num_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc),
                   p.batch_size);
-  LKV_CUDA_RETURN(launch_family(p.head_dim, p.k.bits, kp, hpc, grid, smem, s));
+  LKV_CUDA_RETURN(launch_family(fold, p.head_dim, p.k.bits, kp, hpc, grid, smem, s));
 
-  // Residual window of quantized caches: the fp16 kernel over the ring only.
+  // Residual window of quantized caches: the fp16 kernel over the ring only, one tile per slot.
   if (plan.extra_splits > 0) {
     const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
     kp.mode = 1;
     kp.slot_offset = plan.num_splits;
+    kp.tokens_per_split = kernels::kLatentTile;
     kp.ksteps = kernels::latent_key_steps(p.k.rank, 16);
     const int smem16 = kernels::latent_smem_layout(16, p.k.rank, p.v.rank, nw).total;
-    const dim3 grid16(1, (p.num_kv_heads / p.group_size) * (p.group_size / hpc16), p.batch_size);
-    LKV_CUDA_RETURN(launch_family(p.head_dim, 16, kp, hpc16, grid16, smem16, s));
+    const dim3 grid16(plan.extra_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc16),
+                      p.batch_size);
+    LKV_CUDA_RETURN(launch_family(fold, p.head_dim, 16, kp, hpc16, grid16, smem16, s));
   }
 
   if (slots > 1) {

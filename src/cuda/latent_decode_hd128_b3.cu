@@ -2,6 +2,6 @@
 #include "cuda/latent_decode_launch.cuh"
 
 namespace latentkv::detail {
-template cudaError_t launch_latent_decode<128, 3>(const kernels::LatentDecodeKernelParams&, int,
-                                                  dim3, int, cudaStream_t);
+template cudaError_t launch_latent_decode<128, 3, false>(const kernels::LatentDecodeKernelParams&,
+                                                         int, dim3, int, cudaStream_t);
 }  // namespace latentkv::detail

@@ -1,5 +1,6 @@
-// Launch of one (head_dim, bits) family of the latent decode kernel; each family is explicitly
-// instantiated in its own translation unit (latent_decode_hd*_b*.cu) to keep compiles small.
+// Launch of one (head_dim, bits, folded) family of the latent decode kernel; each family is
+// explicitly instantiated in its own translation unit (latent_decode_{hd,fold_hd}*_b*.cu) to keep
+// compiles small and parallel.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,40 +11,67 @@
 
 namespace latentkv::detail {
 
-template <int HD, int BITS, int HPC>
-cudaError_t launch_latent_decode_hpc(const kernels::LatentDecodeKernelParams& kp, dim3 grid,
-                                     int smem, cudaStream_t stream) {
-  static std::once_flag once;
-  static cudaError_t attr = cudaSuccess;
-  // Raise the dynamic shared-memory limit once per instantiation (not a stream operation, so it
-  // never happens inside a graph capture after the first call).
-  std::call_once(once, [] {
-    attr = cudaFuncSetAttribute(kernels::latent_decode_kernel<HD, BITS, HPC>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
-  });
-  if (attr != cudaSuccess) return attr;
-  kernels::latent_decode_kernel<HD, BITS, HPC><<<grid, HD / 16 * 32, smem, stream>>>(kp);
-  return cudaGetLastError();
+template <int HD, int BITS, bool FOLD, int HPC, int KS>
+cudaError_t launch_latent_decode_ks(const kernels::LatentDecodeKernelParams& kp, dim3 grid,
+                                    int smem, cudaStream_t stream) {
+  if constexpr (HPC * KS > 32) {
+    return cudaErrorInvalidValue;
+  } else {
+    static std::once_flag once;
+    static cudaError_t attr = cudaSuccess;
+    // Raise the dynamic shared-memory limit once per instantiation (not a stream operation, so it
+    // never happens inside a graph capture after the first call).
+    std::call_once(once, [] {
+      attr = cudaFuncSetAttribute(kernels::latent_decode_kernel<HD, BITS, HPC, FOLD, KS>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+    });
+    if (attr != cudaSuccess) return attr;
+    kernels::latent_decode_kernel<HD, BITS, HPC, FOLD, KS>
+        <<<grid, HD / 16 * 32, smem, stream>>>(kp);
+    return cudaGetLastError();
+  }
 }
 
-/// Dispatches heads-per-CTA 1, 2 or 4.
-template <int HD, int BITS>
-cudaError_t launch_latent_decode(const kernels::LatentDecodeKernelParams& kp, int hpc, dim3 grid,
-                                 int smem, cudaStream_t stream) {
-  switch (hpc) {
-    case 1:
-      return launch_latent_decode_hpc<HD, BITS, 1>(kp, grid, smem, stream);
+template <int HD, int BITS, bool FOLD, int HPC>
+cudaError_t launch_latent_decode_hpc(const kernels::LatentDecodeKernelParams& kp, int ks, dim3 grid,
+                                     int smem, cudaStream_t stream) {
+  switch (ks) {
     case 2:
-      return launch_latent_decode_hpc<HD, BITS, 2>(kp, grid, smem, stream);
+      return launch_latent_decode_ks<HD, BITS, FOLD, HPC, 2>(kp, grid, smem, stream);
     case 4:
-      return launch_latent_decode_hpc<HD, BITS, 4>(kp, grid, smem, stream);
+      return launch_latent_decode_ks<HD, BITS, FOLD, HPC, 4>(kp, grid, smem, stream);
+    case 8:
+      return launch_latent_decode_ks<HD, BITS, FOLD, HPC, 8>(kp, grid, smem, stream);
+    case 16:
+      return launch_latent_decode_ks<HD, BITS, FOLD, HPC, 16>(kp, grid, smem, stream);
+    case 32:
+      return launch_latent_decode_ks<HD, BITS, FOLD, HPC, 32>(kp, grid, smem, stream);
     default:
       return cudaErrorInvalidValue;
   }
 }
 
-#define LKV_DECLARE_LATENT_DECODE(HD, BITS)                   \
-  extern template cudaError_t launch_latent_decode<HD, BITS>( \
+/// Dispatches heads-per-CTA 1, 2 or 4 and the k-step bucket of kp.ksteps.
+template <int HD, int BITS, bool FOLD>
+cudaError_t launch_latent_decode(const kernels::LatentDecodeKernelParams& kp, int hpc, dim3 grid,
+                                 int smem, cudaStream_t stream) {
+  const int ks = kernels::latent_key_step_bucket(kp.ksteps);
+  switch (hpc) {
+    case 1:
+      return launch_latent_decode_hpc<HD, BITS, FOLD, 1>(kp, ks, grid, smem, stream);
+    case 2:
+      return launch_latent_decode_hpc<HD, BITS, FOLD, 2>(kp, ks, grid, smem, stream);
+    case 4:
+      return launch_latent_decode_hpc<HD, BITS, FOLD, 4>(kp, ks, grid, smem, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+#define LKV_DECLARE_LATENT_DECODE(HD, BITS)                                    \
+  extern template cudaError_t launch_latent_decode<HD, BITS, false>(           \
+      const kernels::LatentDecodeKernelParams&, int, dim3, int, cudaStream_t); \
+  extern template cudaError_t launch_latent_decode<HD, BITS, true>(            \
       const kernels::LatentDecodeKernelParams&, int, dim3, int, cudaStream_t);
 LKV_DECLARE_LATENT_DECODE(64, 16)
 LKV_DECLARE_LATENT_DECODE(64, 4)

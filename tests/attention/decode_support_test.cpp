@@ -105,7 +105,13 @@ TEST(LatentDecodeSupport, RejectsWithAReason) {
        StatusCode::kInvalidArgument},
       {"ring is null", [](LatentDecodeParams& p) { p.k.ring = nullptr; },
        StatusCode::kInvalidArgument},
-      {"int8 key factors", [](LatentDecodeParams& p) { p.b_k_i8 = nullptr; },
+      {"int8 key factors",
+       [](LatentDecodeParams& p) {
+         p.num_qo_heads = 64;  // GQA: the key rebuild path reads the int8 factors
+         p.b_k_i8 = nullptr;
+       },
+       StatusCode::kInvalidArgument},
+      {"b_k", [](LatentDecodeParams& p) { p.b_k = nullptr; },  // MHA folds the fp16 factors
        StatusCode::kInvalidArgument},
       {"pointer is null", [](LatentDecodeParams& p) { p.q = nullptr; },
        StatusCode::kInvalidArgument},
@@ -142,9 +148,11 @@ TEST(LatentDecodePlan, SplitsLongContextsAndSizesTheWorkspace) {
   EXPECT_GT(plan.num_splits, 8);
   EXPECT_GE(int64_t{plan.num_splits} * plan.tokens_per_split, 65536);
   EXPECT_EQ(plan.tokens_per_split % 64, 0);
-  EXPECT_EQ(plan.extra_splits, 1);
-  EXPECT_GE(plan.workspace_bytes, int64_t{plan.num_splits + 1} * 32 * (256 + 1) * 4);
-  // Many sequences: one split, a second slot only for the residual window.
+  EXPECT_EQ(plan.extra_splits, 3);  // ring of 128 + 16 - 1 tokens: three 64-token slots
+  // Split partials plus the folded query factors (MHA): fp16 and int8 [32 heads][128][256].
+  EXPECT_GE(plan.workspace_bytes,
+            int64_t{plan.num_splits + 3} * 32 * (256 + 1) * 4 + 32 * 128 * 256 * 3);
+  // Many sequences: one split, more slots only for the residual window.
   c.p.batch_size = 256;
   ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
   EXPECT_EQ(plan.num_splits, 1);

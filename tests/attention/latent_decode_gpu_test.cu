@@ -1,6 +1,7 @@
 // GPU test of the fused latent decode kernel against its CPU reference (same params struct).
 // Bound: ‖kernel − exact‖ ≤ 2·‖emulated − exact‖ + output-dtype noise (relative L2 norms), where
-// "emulated" is the reference with the kernel's roundings (int8 key factors, fp16 keys/P/values).
+// "emulated" is the reference with the kernel's roundings (GQA: int8 key factors, fp16 keys;
+// MHA: fp16 / int8 folded query factors; both: fp16 P and values).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -314,7 +315,24 @@ INSTANTIATE_TEST_SUITE_P(
                    DType::kF16},
         DecodeCase{
             "int4_mha_g4_r256_window", 128, 4, 4, 4, 256, 256, 4, 16, win(128, 16), {1500, 300}},
-        DecodeCase{"int4_g8_r128", 128, 8, 8, 8, 128, 96, 4, 16, win(0, 1), {200, 64}}),
+        DecodeCase{"int4_g8_r128", 128, 8, 8, 8, 128, 96, 4, 16, win(0, 1), {200, 64}},
+        // MHA (query-folded kernel): 3-bit re-packed codes at page size 1, an fp16 ring with a
+        // small rank, and an odd number of int8 k-steps.
+        DecodeCase{"int3_mha_hd64_g2_page1",
+                   64,
+                   4,
+                   4,
+                   2,
+                   64,
+                   32,
+                   3,
+                   1,
+                   win(8, 4),
+                   {17, 113, 2, 0},
+                   DType::kBF16,
+                   DType::kF16},
+        DecodeCase{"fp16_mha_ring_hd64_g1", 64, 4, 4, 1, 32, 64, 16, 4, win(8, 4), {113, 3, 1}},
+        DecodeCase{"int4_mha_g1_r96", 128, 2, 2, 1, 96, 32, 4, 16, win(16, 16), {300, 7}}),
     [](const ::testing::TestParamInfo<DecodeCase>& info) { return std::string(info.param.name); });
 
 // Engine pattern (design §7): plan once for the longest sequence, capture run() on a stream into

@@ -15,6 +15,12 @@
 // k = β·(s·(B_i8·c) + z·(B_i8·1)) ), RoPE in registers, scores of all query heads that read those
 // KV heads by a second MMA, online softmax, P·Ĥ_v by a third MMA, split-KV combine.
 // With bits < 16 the keys use int8 factors B_i8 (per RoPE-pair scale β), see LatentKeyFactorsI8.
+// MHA (num_qo_heads == num_kv_heads) takes a second form of the kernel that rebuilds no keys: a
+// first launch folds each query into its head's key factors (W = [U|V] with U_d = q_d·B[d] +
+// q_{d+D/2}·B[d+D/2], V_d = q_{d+D/2}·B[d] − q_d·B[d+D/2], fp16, and int8 with one scale per
+// 16 rows for bits < 16), and the score of token t is Σ_d cos(θ_d t)·(U_d·ĥ_t) + sin(θ_d
+// t)·(V_d·ĥ_t): the same tensor work as the rebuild, without the per-key RoPE / score epilogue. W
+// lives in the workspace (plan.workspace_bytes), and b_k is then required at every bit width.
 #pragma once
 
 #include <cstdint>
@@ -91,9 +97,9 @@ Status latent_decode_plan(const LatentDecodeParams& params, int max_seq_len, int
                           DecodePlan* plan);
 
 #if defined(LATENTKV_WITH_CUDA)
-/// Runs the decode on `stream` (main kernel, residual-window kernel when bits < 16 and the window
-/// is non-empty, split combine). `workspace` (device, 16-byte aligned) must hold
-/// plan.workspace_bytes; every seq_lens[b] must be <= plan.max_seq_len.
+/// Runs the decode on `stream` (query fold for MHA, main kernel, residual-window kernel when
+/// bits < 16 and the window is non-empty, split combine). `workspace` (device, 16-byte aligned)
+/// must hold plan.workspace_bytes; every seq_lens[b] must be <= plan.max_seq_len.
 Status latent_decode_run(const LatentDecodeParams& params, const DecodePlan& plan, void* workspace,
                          int64_t workspace_bytes, GpuStream stream);
 #endif

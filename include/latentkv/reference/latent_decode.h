@@ -8,6 +8,9 @@
 // fp16 after RoPE, queries rounded to fp16 after scaling by sm_scale·log2(e), probabilities
 // rounded to fp16, values rounded to fp16 after dequantization. (The kernel assembles 2/3/4-bit
 // scores from two fp16 MMA terms instead of one rounded key; its roundings are of the same size.)
+// For MHA the emulation follows the query-folded kernel instead: no keys; scores from the folded
+// factors W rounded to fp16 (or β·int8 with one β per 16 rows on quantized rows) and the exact
+// latents, with exact RoPE angles.
 #pragma once
 
 #include "latentkv/attention/latent_decode.h"
