@@ -46,9 +46,9 @@ struct LatentDecodeParams {
   DType q_dtype = DType::kF16;  ///< kF16 or kBF16
   int64_t q_stride_batch = 0, q_stride_head = 0;
   /// Key up-projections, fp16 [num_groups][group_size*head_dim][rank_k] (ProjectionFactors::b).
-  /// Read when k.bits = 16 and for the residual window.
+  /// Read when k.bits = 16, for the residual window, and at every bit width for MHA (folded).
   const uint16_t* b_k = nullptr;
-  /// int8 key up-projections for bits < 16 (make_key_factors_i8): values [num_groups]
+  /// int8 key up-projections for bits < 16 with GQA (make_key_factors_i8): values [num_groups]
   /// [group_size*head_dim][rank_k], scale β per row (equal within a RoPE pair), row sums.
   const int8_t* b_k_i8 = nullptr;
   const float* b_k_i8_scale = nullptr;     ///< [num_groups*group_size*head_dim]
