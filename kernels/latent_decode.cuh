@@ -21,6 +21,14 @@
 //      to fp16 in shared memory first when bits < 16).
 // At the end the CTA writes its normalized partial result and log2-sum-exp (or the final output
 // when the whole sequence is one split); decode_combine.cuh merges splits.
+//
+// FOLD form (MHA, latent_query_fold.cuh): steps 2-3 are replaced. Warp w holds the folded
+// factors [U|V] of RoPE pairs 8w..8w+7 of every head of the block as B fragments, each 16-token
+// slice of the tile is the A operand (tokens = MMA rows), so thread (r, c) gets U·h and V·h of
+// pair 8w + 4·ntile + c for tokens r and r+8; its score partial is Σ cos·(U·h) + sin·(V·h) over
+// its two pairs, reduce-scattered over the quad into the shared partial scores. For codes,
+// score = β·s·(that sum over centred codes) + z'·(a cos/sin MMA against β·Σ_r W8).
+// KS (template) is the k-step count rounded up to a power of two, so the k loops unroll.
 #pragma once
 
 #include <cuda_fp16.h>
