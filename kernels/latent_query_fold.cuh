@@ -32,24 +32,29 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
   const __half* bk = reinterpret_cast<const __half*>(p.b_k) + int64_t{gi} * hd * rank;
   const int64_t qoff = b * p.q_sb + h * p.q_sh;
   // Warp w folds pairs 8·ch + w and 8·ch + w + kWarps (kWarps = 4): lanes run over the rank.
-  auto fold = [&](int d, int c, float& u, float& v) {
+  auto query = [&](int d, float& ql, float& qh) {
+    ql = load_q(p.q, qoff + d, p.q_bf16) * p.q_scale;
+    qh = load_q(p.q, qoff + d + half, p.q_bf16) * p.q_scale;
+  };
+  auto fold = [&](int d, int c, float ql, float qh, float& u, float& v) {
     const float lo = __half2float(bk[int64_t{d} * rank + c]);
     const float hi = __half2float(bk[int64_t{d + half} * rank + c]);
-    const float ql = load_q(p.q, qoff + d, p.q_bf16) * p.q_scale;
-    const float qh = load_q(p.q, qoff + d + half, p.q_bf16) * p.q_scale;
     u = fmaf(ql, lo, qh * hi);
     v = fmaf(qh, lo, -(ql * hi));
   };
   __half* w16 = reinterpret_cast<__half*>(p.w16) + bh * hd * rank;
   float amax = 0.0f;
-  for (int d = 8 * ch + warp; d < 8 * ch + 8; d += kWarps)
+  for (int d = 8 * ch + warp; d < 8 * ch + 8; d += kWarps) {
+    float ql, qh;
+    query(d, ql, qh);
     for (int c = lane; c < rank; c += 32) {
       float u, v;
-      fold(d, c, u, v);
+      fold(d, c, ql, qh, u, v);
       w16[int64_t{2 * d} * rank + c] = __float2half_rn(u);
       w16[int64_t{2 * d + 1} * rank + c] = __float2half_rn(v);
       amax = fmaxf(amax, fmaxf(fabsf(u), fabsf(v)));
     }
+  }
   if (p.w8 == nullptr) return;
   for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(~0u, amax, off));
   if (lane == 0) warp_max[warp] = amax;
@@ -60,9 +65,11 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
   int8_t* w8 = p.w8 + bh * hd * rank;
   for (int d = 8 * ch + warp; d < 8 * ch + 8; d += kWarps) {
     int su = 0, sv = 0;
+    float ql, qh;
+    query(d, ql, qh);
     for (int c = lane; c < rank; c += 32) {
       float u, v;
-      fold(d, c, u, v);
+      fold(d, c, ql, qh, u, v);
       const int iu = max(-127, min(127, __float2int_rn(u / beta)));
       const int iv = max(-127, min(127, __float2int_rn(v / beta)));
       w8[int64_t{2 * d} * rank + c] = static_cast<int8_t>(iu);

@@ -2,6 +2,7 @@
 // launcher (.cu).
 #pragma once
 
+#include "attention/split_planner.h"
 #include "latent_decode_layout.h"
 #include "latentkv/attention/latent_decode.h"
 
@@ -45,13 +46,12 @@ struct LatentWorkspaceLayout {
 };
 
 inline LatentWorkspaceLayout latent_workspace_layout(const LatentDecodeParams& p, int slots) {
-  const auto align = [](int64_t b) { return (b + 255) / 256 * 256; };
   LatentWorkspaceLayout l;
   const int64_t rows = int64_t{p.batch_size} * p.num_qo_heads;
   int64_t off = 0;
   const auto take = [&](int64_t bytes) {
     const int64_t at = off;
-    off += align(bytes);
+    off += align256(bytes);
     return at;
   };
   if (slots > 1) {
