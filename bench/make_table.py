@@ -97,14 +97,16 @@ def main():
                 f"{fmt(r.get('pct_peak_bw'), '.1f')} | {fmt(r.get('TFLOPs'), '.1f')} | "
                 f"{fmt(r.get('kv_bytes_per_token'), '.0f')} | {fmt(cud / t if cud and t else None, '.2f')} | "
                 f"{fmt(fla / t if fla and t else None, '.2f')} | {fmt(ours / t if ours and t else None, '.2f')} |")
-    extra = [n for n in rows if n.startswith(("value_up_projection", "latent_append"))]
+    extra = [n for n in rows
+             if n.startswith(("paged_fp16_layout", "value_up_projection", "latent_append"))]
     if extra:
         out.append("")
-        out.append("| op | us | GB/s | TFLOP/s |")
-        out.append("|---|---|---|---|")
+        out.append("| op | us | GB/s | % peak BW | TFLOP/s |")
+        out.append("|---|---|---|---|---|")
         for n in extra:
             r = rows[n]
-            out.append(f"| {n} | {fmt(r.get('median_us'), '.1f')} | {fmt(r.get('GBps'), '.0f')} | {fmt(r.get('TFLOPs'), '.2f')} |")
+            out.append(f"| {n} | {fmt(r.get('median_us'), '.1f')} | {fmt(r.get('GBps'), '.0f')} | "
+                       f"{fmt(r.get('pct_peak_bw'), '.1f')} | {fmt(r.get('TFLOPs'), '.2f')} |")
     text = "\n".join(out)
     print(text)
     with open(args.md, "w") as f:

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda_bench_util.h"
@@ -24,8 +25,11 @@ void BM_HbmCopy(benchmark::State& state) {
   set_rate_counters(state, 2.0 * bytes, 0.0);  // bytes read + bytes written
 }
 
-void BM_PagedDecode(benchmark::State& state, int qo, int kv, int batch, int ctx) {
-  const int hd = 128, page = 16;
+/// `page` tokens per page; `shuffled`: page ids in random order (a long-running server's pool),
+/// else each sequence's pages are consecutive in memory.
+void BM_PagedDecode(benchmark::State& state, int qo, int kv, int batch, int ctx, int page,
+                    bool shuffled) {
+  const int hd = 128;
   const int pages_per_seq = (ctx + page - 1) / page;
   const int64_t pages = int64_t{batch} * pages_per_seq;
   const int64_t token_stride = hd, head_stride = hd * page, page_stride = head_stride * kv;
@@ -37,7 +41,7 @@ void BM_PagedDecode(benchmark::State& state, int qo, int kv, int batch, int ctx)
   std::vector<int32_t> indptr(batch + 1), indices(pages), lens(batch, ctx);
   for (int b = 0; b <= batch; ++b) indptr[b] = b * pages_per_seq;
   std::iota(indices.begin(), indices.end(), 0);
-  std::shuffle(indices.begin(), indices.end(), std::mt19937(3));
+  if (shuffled) std::shuffle(indices.begin(), indices.end(), std::mt19937(3));
   DeviceMem d_indptr(indptr.size() * 4), d_indices(indices.size() * 4), d_lens(lens.size() * 4);
   d_indptr.upload(indptr);
   d_indices.upload(indices);
@@ -101,11 +105,29 @@ int main(int argc, char** argv) {
         if (cache_gb > 24.0) continue;  // 64 x 64K MHA: 69 GB, beyond one card with the baselines
         const std::string name = std::string("paged_fp16/") + m.name + "/b" +
                                  std::to_string(batch) + "/ctx" + std::to_string(ctx);
-        benchmark::RegisterBenchmark(name.c_str(), BM_PagedDecode, m.qo, m.kv, batch, ctx)
+        benchmark::RegisterBenchmark(name.c_str(), BM_PagedDecode, m.qo, m.kv, batch, ctx, 16, true)
             ->UseManualTime()
             ->Iterations(30)
             ->Unit(benchmark::kMicrosecond);
       }
+  // Page layout at the two target points (Llama-2): the default rows above use 16-token pages in
+  // shuffled order; these isolate what the page order and size cost against contiguous SDPA.
+  struct Layout {
+    const char* tag;
+    int page;
+    bool shuffled;
+  };
+  for (const Layout l : {Layout{"page16_seq", 16, false}, Layout{"page64_shuf", 64, true},
+                         Layout{"page256_shuf", 256, true}})
+    for (const auto [batch, ctx] : {std::pair{1, 65536}, std::pair{8, 16384}}) {
+      const std::string name = std::string("paged_fp16_layout/llama2/b") + std::to_string(batch) +
+                               "/ctx" + std::to_string(ctx) + "/" + l.tag;
+      benchmark::RegisterBenchmark(name.c_str(), BM_PagedDecode, 32, 32, batch, ctx, l.page,
+                                   l.shuffled)
+          ->UseManualTime()
+          ->Iterations(30)
+          ->Unit(benchmark::kMicrosecond);
+    }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -7,6 +7,7 @@ Needs a CUDA build of PyTorch (checking/benchmark tool only, not a dependency of
 Writes one JSON object per line: {"name", "backend", "model", "batch", "ctx", "median_us", ...}.
 """
 import argparse
+import re
 import json
 import statistics
 
@@ -49,7 +50,9 @@ def time_call(fn, scratch, reps=30, warmup=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--filter", default="", help="regex on model/bBATCH/ctxCTX; only those points")
     args = ap.parse_args()
+    keep = re.compile(args.filter)
     scratch = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     gpu = torch.cuda.get_device_name()
     peak = 4.8e12 if "H200" in gpu else 3.35e12  # datasheet HBM bandwidth
@@ -58,6 +61,8 @@ def main():
     with open(args.out, "w") as f:
         f.write(json.dumps({"info": info}) + "\n")
         for model, qo, kv, batch, ctx in points():
+            if not keep.search(f"{model}/b{batch}/ctx{ctx}"):
+                continue
             gen = torch.Generator(device="cuda").manual_seed(0)
             q = torch.rand(batch, qo, 1, 128, device="cuda", dtype=torch.float16, generator=gen) * 2 - 1
             k = torch.rand(batch, kv, ctx, 128, device="cuda", dtype=torch.float16, generator=gen) * 2 - 1

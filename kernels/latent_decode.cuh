@@ -28,7 +28,8 @@
 // pair 8w + 4·ntile + c for tokens r and r+8; its score partial is Σ cos·(U·h) + sin·(V·h) over
 // its two pairs, reduce-scattered over the quad into the shared partial scores. For codes,
 // score = β·s·(that sum over centred codes) + z'·(a cos/sin MMA against β·Σ_r W8).
-// KS (template) is the k-step count rounded up to a power of two, so the k loops unroll.
+// KS (template) is the k-step count rounded up to a power of two, so the k loops unroll; MINB is
+// the __launch_bounds__ minimum of CTAs per SM (latent_min_ctas).
 #pragma once
 
 #include <cuda_fp16.h>
@@ -88,8 +89,8 @@ __device__ __forceinline__ int quantized_len_dev(int tokens, int residual, int c
   return tokens < residual ? 0 : chunk * ((tokens - residual) / chunk);
 }
 
-template <int HD, int BITS, int HPC, bool FOLD, int KS>
-__global__ void __launch_bounds__(HD / 16 * 32, 1)
+template <int HD, int BITS, int HPC, bool FOLD, int KS, int MINB>
+__global__ void __launch_bounds__(HD / 16 * 32, MINB)
     latent_decode_kernel(const LatentDecodeKernelParams p) {
   constexpr int NW = HD / 16;
   constexpr int NT = NW * 32;

@@ -101,4 +101,21 @@ LKV_HOST_DEVICE constexpr bool latent_hpc_fits(int hpc, int rank_k, int bits) {
   return latent_key_steps(rank_k, bits) <= 32 / hpc;
 }
 
+/// CTAs per multiprocessor that latent_decode_kernel<*, *, hpc, fold, ks> is compiled for (its
+/// __launch_bounds__ minimum). The folded (MHA) form whose factor fragments take at most 32
+/// registers (hpc·ks <= 8) is capped at 128 registers so that two CTAs (16 warps) share an SM:
+/// the kernel is latency-bound at 8 warps (H100, Llama-2 shape: 1.3-1.5x faster at group sizes
+/// 1 and 2). At hpc·ks = 16 the cap spills 64-240 bytes per thread and was measured 5-12 %
+/// slower, so larger fragments keep the whole register file.
+LKV_HOST_DEVICE constexpr int latent_min_ctas(bool fold, int hpc, int ks) {
+  return fold && hpc * ks <= 8 ? 2 : 1;
+}
+
+/// CTAs per multiprocessor a launch gets: the compiled minimum when `smem_bytes` of dynamic
+/// shared memory per CTA (plus the 1 KiB the runtime reserves) allow it, else one.
+LKV_HOST_DEVICE constexpr int latent_ctas_per_sm(bool fold, int hpc, int ksteps, int smem_bytes) {
+  const int n = latent_min_ctas(fold, hpc, latent_key_step_bucket(ksteps));
+  return n * (smem_bytes + 1024) <= 228 * 1024 ? n : 1;
+}
+
 }  // namespace latentkv::kernels

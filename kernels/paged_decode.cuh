@@ -2,8 +2,9 @@
 // src/cuda/paged_decode.cu.
 //
 // One CTA = (sequence, KV head, token split), 4 warps. K and V rows of 32-token tiles are
-// streamed into shared memory by a 4-stage cp.async pipeline (4 threads per token row, the page
-// of a row looked up three tiles ahead), so the bytes in flight do not depend on registers. Each
+// streamed into shared memory by a 3-stage cp.async pipeline (4 threads per token row, the page
+// of a row looked up three tiles ahead, each miss prefetching its 256-byte span into L2), so the
+// bytes in flight do not depend on registers; 48 KiB per CTA lets 4 CTAs share an SM. Each
 // warp reduces 8 tokens of a tile: a token's head row is read by HD/8 lanes (16 bytes each), and
 // the scores of all `ratio` query heads that read the KV head come from the same row (GQA
 // reuse). Every lane group keeps its own online-softmax state; groups are merged with shuffles,
@@ -38,7 +39,7 @@ struct PagedDecodeKernelParams {
 
 constexpr int kPagedWarps = 4;
 constexpr int kPagedTile = 32;
-constexpr int kPagedStages = 4;
+constexpr int kPagedStages = 3;
 
 /// Dynamic shared memory of paged_decode_kernel<HD, *>.
 constexpr int paged_smem_bytes(int head_dim) {
@@ -128,8 +129,8 @@ __global__ void __launch_bounds__(kPagedWarps * 32)
     }
 #pragma unroll
     for (int ch = lsub; ch < ROWB / 16; ch += LTPR) {
-      cp_async_16(kd + 16 * ch, bytes ? ks + 8 * ch : ks, bytes);
-      cp_async_16(vd + 16 * ch, bytes ? vs + 8 * ch : vs, bytes);
+      cp_async_16_l2_256(kd + 16 * ch, bytes ? ks + 8 * ch : ks, bytes);
+      cp_async_16_l2_256(vd + 16 * ch, bytes ? vs + 8 * ch : vs, bytes);
     }
   };
 #pragma unroll

@@ -124,8 +124,12 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
   const int64_t base = int64_t{p.batch_size} * (p.num_kv_heads / out.heads_per_cta);
   // Pages hold at most max_seq_len tokens; a split's fixed cost (factor fragments, pipeline fill)
   // is about two tiles.
+  const int nw = kernels::latent_num_warps(p.head_dim);
+  const int ctas_per_sm = kernels::latent_ctas_per_sm(
+      detail::latent_uses_fold(p), out.heads_per_cta, kernels::latent_key_steps(p.k.rank, p.k.bits),
+      kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total);
   const auto choice =
-      detail::choose_splits(base, max_seq_len, kernels::kLatentTile, 1, num_sms, 2.0);
+      detail::choose_splits(base, max_seq_len, kernels::kLatentTile, ctas_per_sm, num_sms, 2.0);
   out.num_splits = choice.num_splits;
   out.tokens_per_split = choice.tokens_per_split;
   out.extra_splits = detail::latent_residual_slots(p);

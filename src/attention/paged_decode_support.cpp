@@ -43,9 +43,10 @@ Status paged_decode_plan(const PagedDecodeParams& p, int max_seq_len, int num_sm
   // Split granularity: a few 32-token tiles of the kernel.
   const int tile = 128;
   const int ratio = p.num_qo_heads / p.num_kv_heads;
-  // Resident CTAs per multiprocessor: shared memory (64 KiB per CTA at head_dim 128) allows 3;
-  // registers at ratio 8 allow 2.
-  const int ctas_per_sm = p.head_dim == 64 ? (ratio <= 4 ? 6 : 2) : ratio <= 4 ? 3 : 2;
+  // Resident CTAs per multiprocessor (sm_90a): shared memory (48 KiB per CTA at head_dim 128,
+  // 24 KiB at 64) and registers (48 / 80 / 128 / 227 per thread at ratio 1 / 2 / 4 / 8 and
+  // head_dim 128; 47 / 64 / 114 / 200 at 64) of 128-thread CTAs.
+  const int ctas_per_sm = ratio <= 2 ? (p.head_dim == 64 ? 8 : 4) : ratio <= 4 ? 4 : 2;
   const auto choice = detail::choose_splits(int64_t{p.batch_size} * p.num_kv_heads, max_seq_len,
                                             tile, ctas_per_sm, num_sms, 0.5);
   DecodePlan out;

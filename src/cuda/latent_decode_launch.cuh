@@ -17,16 +17,17 @@ cudaError_t launch_latent_decode_ks(const kernels::LatentDecodeKernelParams& kp,
   if constexpr (HPC * KS > 32) {
     return cudaErrorInvalidValue;
   } else {
+    constexpr int kMinCtas = kernels::latent_min_ctas(FOLD, HPC, KS);
     static std::once_flag once;
     static cudaError_t attr = cudaSuccess;
     // Raise the dynamic shared-memory limit once per instantiation (not a stream operation, so it
     // never happens inside a graph capture after the first call).
     std::call_once(once, [] {
-      attr = cudaFuncSetAttribute(kernels::latent_decode_kernel<HD, BITS, HPC, FOLD, KS>,
+      attr = cudaFuncSetAttribute(kernels::latent_decode_kernel<HD, BITS, HPC, FOLD, KS, kMinCtas>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
     });
     if (attr != cudaSuccess) return attr;
-    kernels::latent_decode_kernel<HD, BITS, HPC, FOLD, KS>
+    kernels::latent_decode_kernel<HD, BITS, HPC, FOLD, KS, kMinCtas>
         <<<grid, HD / 16 * 32, smem, stream>>>(kp);
     return cudaGetLastError();
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "latent_decode_layout.h"
 #include "latentkv/attention/latent_append.h"
 #include "latentkv/attention/latent_decode.h"
 #include "latentkv/attention/paged_decode.h"
@@ -162,6 +163,28 @@ TEST(LatentDecodePlan, SplitsLongContextsAndSizesTheWorkspace) {
   ASSERT_TRUE(latent_decode_plan(f.p, 1024, 132, &plan).ok());
   EXPECT_EQ(plan.heads_per_cta, 2);
   EXPECT_EQ(plan.extra_splits, 0);
+}
+
+TEST(LatentDecodePlan, SmallFoldedFragmentsPlanTwoCtasPerSm) {
+  // Compiled minimum: folded form with hpc·ks <= 8 only.
+  EXPECT_EQ(kernels::latent_min_ctas(true, 2, 4), 2);
+  EXPECT_EQ(kernels::latent_min_ctas(true, 1, 8), 2);
+  EXPECT_EQ(kernels::latent_min_ctas(true, 4, 4), 1);
+  EXPECT_EQ(kernels::latent_min_ctas(false, 1, 2), 1);
+  // Shared memory decides whether the second CTA fits.
+  EXPECT_EQ(kernels::latent_ctas_per_sm(true, 2, 4, 100 * 1024), 2);
+  EXPECT_EQ(kernels::latent_ctas_per_sm(true, 2, 4, 120 * 1024), 1);
+  // Llama-2 shape at 64K: group size 2, 75 % (rank 64), 4-bit -> two heads per CTA, 2 k-steps:
+  // the splits fill 2 x 132 CTA slots; group size 4, rank 128 stays at one CTA per SM.
+  const auto ctas = [](int group_size, int rank) {
+    Config c(4, rank, rank, group_size);
+    DecodePlan plan;
+    EXPECT_TRUE(latent_decode_plan(c.p, 65536, 132, &plan).ok());
+    return int64_t{plan.num_splits} * (32 / plan.heads_per_cta);
+  };
+  EXPECT_GT(ctas(2, 64), 132);
+  EXPECT_LE(ctas(2, 64), 2 * 132);
+  EXPECT_LE(ctas(4, 128), 132);
 }
 
 TEST(LatentCacheLayout, ExactBytesAndPaddedStrides) {
