@@ -168,7 +168,7 @@ typedef struct lkv_latent_layer {
   int32_t num_qo_heads;
   int32_t num_kv_heads;
   int32_t head_dim;           /* 64 or 128 for decode */
-  int32_t group_size;         /* 1, 2, 4, 8 for decode */
+  int32_t group_size;         /* 1 to 8 for decode */
   float sm_scale;             /* softmax scale, usually 1/sqrt(head_dim) */
   const int32_t* group_heads; /* device [num_kv_heads]: KV head at (group g, slot s) = [g*gs+s] */
   const uint16_t* a_cat; /* device fp16 [num_groups*(rank_k+rank_v)][d_model]: K then V (append) */

@@ -74,6 +74,21 @@ TEST(LatentDecodeSupport, AcceptsTheBenchmarkShapes) {
     }
 }
 
+TEST(LatentDecodeSupport, TakesGroupsOfThree) {
+  // The default model's shape: 9 query heads over 3 KV heads in one joint group, head_dim 64.
+  Config c(3, 96, 64, 3);
+  c.p.num_qo_heads = 9;
+  c.p.num_kv_heads = 3;
+  c.p.head_dim = 64;
+  EXPECT_TRUE(latent_decode_is_supported(c.p).ok()) << latent_decode_is_supported(c.p).to_string();
+  DecodePlan plan;
+  ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
+  EXPECT_EQ(plan.heads_per_cta, 1);  // 4 and 2 do not divide 3
+  c.p.num_kv_heads = 6;              // two groups of 3 at GQA ratio 2
+  c.p.num_qo_heads = 12;
+  EXPECT_TRUE(latent_decode_is_supported(c.p).ok()) << latent_decode_is_supported(c.p).to_string();
+}
+
 TEST(LatentDecodeSupport, RejectsWithAReason) {
   struct Bad {
     const char* what;
@@ -82,7 +97,7 @@ TEST(LatentDecodeSupport, RejectsWithAReason) {
   };
   const Bad cases[] = {
       {"head_dim", [](LatentDecodeParams& p) { p.head_dim = 96; }, StatusCode::kUnsupported},
-      {"group_size", [](LatentDecodeParams& p) { p.group_size = 3; }, StatusCode::kUnsupported},
+      {"group_size", [](LatentDecodeParams& p) { p.group_size = 16; }, StatusCode::kUnsupported},
       {"group_size",
        [](LatentDecodeParams& p) {
          p.num_kv_heads = 6;

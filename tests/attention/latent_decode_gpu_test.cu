@@ -332,7 +332,11 @@ INSTANTIATE_TEST_SUITE_P(
                    DType::kBF16,
                    DType::kF16},
         DecodeCase{"fp16_mha_ring_hd64_g1", 64, 4, 4, 1, 32, 64, 16, 4, win(8, 4), {113, 3, 1}},
-        DecodeCase{"int4_mha_g1_r96", 128, 2, 2, 1, 96, 32, 4, 16, win(16, 16), {300, 7}}),
+        DecodeCase{"int4_mha_g1_r96", 128, 2, 2, 1, 96, 32, 4, 16, win(16, 16), {300, 7}},
+        // Groups of 3 KV heads (one head per CTA): the default model's shape (9 / 3 heads of
+        // 64, one joint group, 3-bit), and the folded MHA form.
+        DecodeCase{"int3_hd64_gqa_g3", 64, 9, 3, 3, 96, 64, 3, 16, win(16, 8), {300, 1, 0, 77}},
+        DecodeCase{"fp16_mha_g3_r144", 128, 6, 6, 3, 144, 96, 16, 16, win(0, 1), {1023, 17}}),
     [](const ::testing::TestParamInfo<DecodeCase>& info) { return std::string(info.param.name); });
 
 // Engine pattern (design §7): plan once for the longest sequence, capture run() on a stream into

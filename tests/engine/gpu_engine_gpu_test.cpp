@@ -170,12 +170,20 @@ TEST(GpuEngineGpuTest, LatentChunkedPrefillMatchesCpu) {
   expect_matches_cpu(w, &m, "fused latent decode", 5);
 }
 
-TEST(GpuEngineGpuTest, GroupOfThreeUsesRebuildDecode) {
+TEST(GpuEngineGpuTest, GroupOfThreeUsesFusedDecode) {
   LKV_REQUIRE_GPU();
-  // 3 KV heads in one group, like the default model's joint groups: the fused kernel takes
-  // group sizes 1/2/4/8, so decode goes through the rebuild path.
+  // 3 KV heads in one group, like the default model's joint groups: one head per CTA.
   const LlamaWeights w = testing::make_tiny_llama(spec(3));
   const CompressedModel m = random_compressed(w, 3, 96, 4, 8);
+  expect_matches_cpu(w, &m, "fused latent decode");
+}
+
+TEST(GpuEngineGpuTest, WideValueLatentUsesRebuildDecode) {
+  LKV_REQUIRE_GPU();
+  // Value latents of rank 272 at head_dim 64 exceed the fused kernel's value accumulators
+  // (256 columns), so decode goes through the rebuild path.
+  const LlamaWeights w = testing::make_tiny_llama(spec(8));
+  const CompressedModel m = random_compressed(w, 8, 272, 4, 8);
   expect_matches_cpu(w, &m, "rebuild decode");
 }
 
