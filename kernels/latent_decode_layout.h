@@ -98,7 +98,7 @@ LKV_HOST_DEVICE constexpr int latent_num_warps(int head_dim) { return head_dim /
 /// Whether a CTA holding `hpc` heads keeps their key factors in registers: the kernel reserves
 /// 32/hpc MMA k-steps of fragments (128 registers per thread).
 LKV_HOST_DEVICE constexpr bool latent_hpc_fits(int hpc, int rank_k, int bits) {
-  return latent_key_steps(rank_k, bits) <= 32 / hpc;
+  return hpc * latent_key_step_bucket(latent_key_steps(rank_k, bits)) <= 32;
 }
 
 /// CTAs per multiprocessor that latent_decode_kernel<*, *, hpc, fold, ks> is compiled for (its

@@ -8,12 +8,14 @@
 
 namespace latentkv::detail {
 
-/// Largest KV heads per CTA in {4, 2, 1} that divides group_size, keeps all query rows in one
-/// m16 tile (hpc·ratio <= 16) and fits the key factors in registers; 0 when none does.
+/// Largest KV heads per CTA in {4, 3, 2, 1} that divides group_size, keeps all query rows in one
+/// m16 tile (hpc·ratio <= 16) and fits the key factors in registers; 0 when none does. 3 (a
+/// group of 3 or 6) only for GQA: the key-rebuild kernel form takes any head count, the folded
+/// MHA form (ratio 1) splits its quad reduction over 1, 2 or 4 heads.
 inline int latent_heads_per_cta(int group_size, int ratio, int rank_k, int bits) {
-  for (int hpc : {4, 2, 1})
-    if (group_size % hpc == 0 && hpc * ratio <= kernels::kLatentMaxRows &&
-        kernels::latent_hpc_fits(hpc, rank_k, bits))
+  for (int hpc : {4, 3, 2, 1})
+    if (group_size % hpc == 0 && (hpc != 3 || ratio > 1) &&
+        hpc * ratio <= kernels::kLatentMaxRows && kernels::latent_hpc_fits(hpc, rank_k, bits))
       return hpc;
   return 0;
 }

@@ -62,8 +62,7 @@ Status latent_decode_is_supported(const LatentDecodeParams& p) {
                p.num_kv_heads);
   const int ratio = p.num_qo_heads / p.num_kv_heads;
   if (ratio > 8) return unsupported("GQA ratio ", ratio, " > 8");
-  // Any group of up to 8 KV heads: a CTA takes 4, 2 or 1 of them (latent_heads_per_cta), so a
-  // group of 3 (the default model's joint groups) runs one head per CTA.
+  // Any group of up to 8 KV heads: a CTA takes 4, 3, 2 or 1 of them (latent_heads_per_cta).
   if (p.group_size < 1 || p.group_size > 8)
     return unsupported("group_size ", p.group_size, " (supported: 1 to 8)");
   if (p.num_kv_heads % p.group_size)

@@ -52,7 +52,7 @@ cudaError_t launch_latent_decode_hpc(const kernels::LatentDecodeKernelParams& kp
   }
 }
 
-/// Dispatches heads-per-CTA 1, 2 or 4 and the k-step bucket of kp.ksteps.
+/// Dispatches heads-per-CTA 1, 2, 3 (key-rebuild form) or 4 and the k-step bucket of kp.ksteps.
 template <int HD, int BITS, bool FOLD>
 cudaError_t launch_latent_decode(const kernels::LatentDecodeKernelParams& kp, int hpc, dim3 grid,
                                  int smem, cudaStream_t stream) {
@@ -62,6 +62,12 @@ cudaError_t launch_latent_decode(const kernels::LatentDecodeKernelParams& kp, in
       return launch_latent_decode_hpc<HD, BITS, FOLD, 1>(kp, ks, grid, smem, stream);
     case 2:
       return launch_latent_decode_hpc<HD, BITS, FOLD, 2>(kp, ks, grid, smem, stream);
+    case 3:  // groups of 3 / 6, key-rebuild form only (latent_heads_per_cta)
+      if constexpr (FOLD) {
+        return cudaErrorInvalidValue;
+      } else {
+        return launch_latent_decode_hpc<HD, BITS, FOLD, 3>(kp, ks, grid, smem, stream);
+      }
     case 4:
       return launch_latent_decode_hpc<HD, BITS, FOLD, 4>(kp, ks, grid, smem, stream);
     default:

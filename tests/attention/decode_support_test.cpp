@@ -83,10 +83,18 @@ TEST(LatentDecodeSupport, TakesGroupsOfThree) {
   EXPECT_TRUE(latent_decode_is_supported(c.p).ok()) << latent_decode_is_supported(c.p).to_string();
   DecodePlan plan;
   ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
-  EXPECT_EQ(plan.heads_per_cta, 1);  // 4 and 2 do not divide 3
+  EXPECT_EQ(plan.heads_per_cta, 3);  // the whole group: 9 query rows in one CTA
   c.p.num_kv_heads = 6;              // two groups of 3 at GQA ratio 2
   c.p.num_qo_heads = 12;
   EXPECT_TRUE(latent_decode_is_supported(c.p).ok()) << latent_decode_is_supported(c.p).to_string();
+  // GQA ratio 8: 3 heads would need 24 query rows, so one head per CTA; MHA (the folded form)
+  // takes 1, 2 or 4 heads per CTA.
+  c.p.num_qo_heads = 48;
+  ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
+  EXPECT_EQ(plan.heads_per_cta, 1);
+  c.p.num_qo_heads = 6;
+  ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
+  EXPECT_EQ(plan.heads_per_cta, 1);
 }
 
 TEST(LatentDecodeSupport, RejectsWithAReason) {
