@@ -530,7 +530,11 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
 #pragma unroll
             for (int s4 = 0; s4 < KS_MAX; s4 += 4) {
               uint32_t w[4];
-              ldmatrix_x4(w, am + 8 * s4);
+              // Segment s4/2 (+1 for lanes 16-31), clamped to the row's last one: steps past
+              // p.ksteps have zero factor fragments, and an unclamped read would leave the row
+              // (for the last token row, into the partial scores other warps are writing).
+              const int seg = min(s4 / 2 + (lane >> 4), p.ksteps / 2 - 1) - (lane >> 4);
+              ldmatrix_x4(w, am + 16 * seg);
 #pragma unroll
               for (int h = 0; h < 4; ++h)
                 if (s4 + h < KS_MAX)
@@ -540,7 +544,8 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
 #pragma unroll
             for (int s2 = 0; s2 < KS_MAX; s2 += 2) {
               uint32_t w[4];
-              ldmatrix_x4(w, am + 16 * s2);
+              const int seg = min(s2 + (lane >> 4), p.ksteps - 1) - (lane >> 4);  // as above
+              ldmatrix_x4(w, am + 16 * seg);
               step(s2, w[0], w[1], 0, 0x0F0F0F0Fu);
               if (s2 + 1 < KS_MAX) step(s2 + 1, w[2], w[3], 0, 0x0F0F0F0Fu);
             }
@@ -657,7 +662,8 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
             for (int s2 = 0; s2 < KS_MAX / 2; ++s2) {
               {
                 uint32_t w[NB];
-                load_seg(s2, w);
+                // Clamped to the row's last segment (steps past p.ksteps have zero fragments).
+                load_seg(min(s2, p.ksteps / 2 - 1), w);
 #pragma unroll
                 for (int h = 0; h < 2; ++h)
 #pragma unroll
@@ -676,7 +682,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
             for (int s = 0; s < KS_MAX; ++s) {
               {
                 uint32_t w[NB];
-                load_seg(s, w);
+                load_seg(min(s, p.ksteps - 1), w);  // clamped as above
 #pragma unroll
                 for (int n = 0; n < NB; ++n) {
                   const uint32_t b0 = ((w[n] & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
