@@ -95,8 +95,8 @@ namespace latentkv::kernels {
 /// Warps of the latent decode kernel: one per 8 head dims (+ their RoPE partners).
 LKV_HOST_DEVICE constexpr int latent_num_warps(int head_dim) { return head_dim / 16; }
 
-/// Whether a CTA holding `hpc` heads keeps their key factors in registers: the kernel reserves
-/// 32/hpc MMA k-steps of fragments (128 registers per thread).
+/// Whether a CTA holding `hpc` heads keeps their key factors in registers: hpc times the
+/// compile-time k-step bucket (latent_key_step_bucket) at most 32 fragments of 4 registers.
 LKV_HOST_DEVICE constexpr bool latent_hpc_fits(int hpc, int rank_k, int bits) {
   return hpc * latent_key_step_bucket(latent_key_steps(rank_k, bits)) <= 32;
 }
@@ -105,7 +105,7 @@ LKV_HOST_DEVICE constexpr bool latent_hpc_fits(int hpc, int rank_k, int bits) {
 /// __launch_bounds__ minimum). The folded (MHA) form whose factor fragments take at most 32
 /// registers (hpc·ks <= 8) is capped at 128 registers so that two CTAs (16 warps) share an SM:
 /// the kernel is latency-bound at 8 warps (H100, Llama-2 shape: 1.3-1.5x faster at group sizes
-/// 1 and 2). At hpc·ks = 16 the cap spills 64-240 bytes per thread and was measured 5-12 %
+/// 1 and 2). At hpc·ks = 16 the cap spills 64-240 bytes per thread and was measured 12-26 %
 /// slower, so larger fragments keep the whole register file.
 LKV_HOST_DEVICE constexpr int latent_min_ctas(bool fold, int hpc, int ks) {
   return fold && hpc * ks <= 8 ? 2 : 1;
