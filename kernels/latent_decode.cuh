@@ -103,7 +103,6 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
   // ones. Fragments of steps >= p.ksteps are zero; fp16 tiles are then read at step
   // p.ksteps - 1 (finite values) instead of past the row.
   static_assert(HPC * KS <= 32, "factor fragments exceed the register budget");
-  constexpr int KS_MAX = KS;
   constexpr int NB = HPC <= 2 ? 4 : 2;  // n8 token tiles per key-rebuild chunk
   // Codes enter the int8 MMA centred, c - 2^(bits-1), which keeps the products small and
   // avoids cancelling the zero-point term: byte-wise (x + 0x80 - o) ^ 0x80 = int8(x - o).
@@ -164,7 +163,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
 
   // ---- per-thread constants: B_k (or folded W) fragments, query fragments, RoPE frequency ---
   const int dim_lo = 8 * warp + r, dim_hi = dim_lo + HALF;
-  uint32_t bk[HPC][KS_MAX][4];
+  uint32_t bk[HPC][KS][4];
   uint32_t qa[HPC][4];
   uint32_t az[4] = {0, 0, 0, 0};
   // Folded path: this thread's accumulator columns 2c / 2c+1 of n-tile jj are the cos / sin
@@ -177,7 +176,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
     for (int j = 0; j < HPC; ++j) {
       const int64_t bh = int64_t{b} * p.num_qo_heads + kv_head[j];
 #pragma unroll
-      for (int s = 0; s < KS_MAX; ++s)
+      for (int s = 0; s < KS; ++s)
 #pragma unroll
         for (int jj = 0; jj < 2; ++jj) {
           // B fragment (k × n8, column n = r): W row 16·warp + 8·jj + r.
@@ -230,7 +229,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
       const int64_t row0 = (int64_t{g} * p.group_size + first_slot + j) * HD;
       const int64_t rlo = row0 + dim_lo, rhi = row0 + dim_hi;
 #pragma unroll
-      for (int s = 0; s < KS_MAX; ++s) {
+      for (int s = 0; s < KS; ++s) {
         uint32_t a[4] = {0, 0, 0, 0};
         if (s < p.ksteps) {
           if constexpr (!kInt) {
@@ -313,9 +312,11 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
       }
     }
   }
+  // RoPE frequencies: the rebuild form rotates the dims dim_lo / dim_hi (one frequency); the
+  // folded form weights this thread's two pairs pair0 / pair1 (the second angle is FOLD only).
   const double theta = p.inv_freq[FOLD ? pair0 : dim_lo];
   const float theta_f = static_cast<float>(theta);
-  const double theta1 = p.inv_freq[FOLD ? pair1 : dim_lo];
+  const double theta1 = FOLD ? p.inv_freq[pair1] : 0.0;
   const float theta1_f = static_cast<float>(theta1);
 
   float* s_part = reinterpret_cast<float*>(smem + lay.off_s);
@@ -490,7 +491,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
 #pragma unroll
             for (int i = 0; i < 8; ++i) acc[j][i / 4][i % 4] = 0.0f;
 #pragma unroll
-          for (int s = 0; s < KS_MAX; ++s) {
+          for (int s = 0; s < KS; ++s) {
             uint32_t a[4];
             ldmatrix_x4(a, am + 32 * min(s, p.ksteps - 1));
 #pragma unroll
@@ -528,7 +529,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
           };
           if constexpr (BITS == 2) {
 #pragma unroll
-            for (int s4 = 0; s4 < KS_MAX; s4 += 4) {
+            for (int s4 = 0; s4 < KS; s4 += 4) {
               uint32_t w[4];
               // Segment s4/2 (+1 for lanes 16-31), clamped to the row's last one: steps past
               // p.ksteps have zero factor fragments, and an unclamped read would leave the row
@@ -537,17 +538,17 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
               ldmatrix_x4(w, am + 16 * seg);
 #pragma unroll
               for (int h = 0; h < 4; ++h)
-                if (s4 + h < KS_MAX)
+                if (s4 + h < KS)
                   step(s4 + h, w[2 * (h / 2)], w[2 * (h / 2) + 1], 4 * (h % 2), 0x03030303u);
             }
           } else {
 #pragma unroll
-            for (int s2 = 0; s2 < KS_MAX; s2 += 2) {
+            for (int s2 = 0; s2 < KS; s2 += 2) {
               uint32_t w[4];
               const int seg = min(s2 + (lane >> 4), p.ksteps - 1) - (lane >> 4);  // as above
               ldmatrix_x4(w, am + 16 * seg);
               step(s2, w[0], w[1], 0, 0x0F0F0F0Fu);
-              if (s2 + 1 < KS_MAX) step(s2 + 1, w[2], w[3], 0, 0x0F0F0F0Fu);
+              if (s2 + 1 < KS) step(s2 + 1, w[2], w[3], 0, 0x0F0F0F0Fu);
             }
           }
 #pragma unroll
@@ -628,7 +629,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
           const uint8_t* arow =
               ktile + (n0 + (lane / 16) * 8 + lane % 8) * kstride + ((lane / 8) & 1) * 16;
 #pragma unroll
-          for (int s = 0; s < KS_MAX; ++s) {
+          for (int s = 0; s < KS; ++s) {
 #pragma unroll
             for (int h = 0; h < NB / 2; ++h) {
               uint32_t bf[4];
@@ -659,7 +660,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
           };
           if constexpr (BITS == 2) {
 #pragma unroll
-            for (int s2 = 0; s2 < KS_MAX / 2; ++s2) {
+            for (int s2 = 0; s2 < KS / 2; ++s2) {
               {
                 uint32_t w[NB];
                 // Clamped to the row's last segment (steps past p.ksteps have zero fragments).
@@ -679,7 +680,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
             }
           } else {
 #pragma unroll
-            for (int s = 0; s < KS_MAX; ++s) {
+            for (int s = 0; s < KS; ++s) {
               {
                 uint32_t w[NB];
                 load_seg(min(s, p.ksteps - 1), w);  // clamped as above
