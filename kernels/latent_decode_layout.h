@@ -119,3 +119,75 @@ LKV_HOST_DEVICE constexpr int latent_ctas_per_sm(bool fold, int hpc, int ksteps,
 }
 
 }  // namespace latentkv::kernels
+
+namespace latentkv::kernels {
+
+/// Warpgroup (wgmma) form of the folded 4-bit kernel (latent_decode_wgmma.cuh): two warpgroups of
+/// 4 warps, each running its own stream of 64-token tiles; the int8 folded factors of the CTA's 4
+/// heads stay in shared memory for the whole CTA.
+constexpr int kLatentWgHeads = 4;   ///< KV heads (= query heads, MHA) per CTA
+constexpr int kLatentWgGroups = 2;  ///< warpgroups per CTA
+constexpr int kLatentWgStages = 2;  ///< pipeline stages per warpgroup
+constexpr int kLatentWgThreads = kLatentWgGroups * 128;
+
+/// Byte offsets of the regions of the warpgroup kernel's dynamic shared memory.
+struct LatentWgSmemLayout {
+  int w8 = 0;                        ///< [head][128 rows][rank_k] int8, wgmma core-matrix order
+  int k_sstride = 0, v_sstride = 0;  ///< code row strides in a stage
+  int k_copy = 0, v_copy = 0;        ///< bytes copied per row
+  int stage_bytes = 0;               ///< K codes, V codes, (scale, zero) of K then V
+  int off_stages = 0;                ///< [warpgroup][stage]
+  int off_ztab = 0;                  ///< [8][kLatentWgZStride] fp16: row 2h = β·Σ_r W8 of head h
+  int off_beta = 0;                  ///< [head][8] float
+  int off_theta = 0;                 ///< [64] float: RoPE frequency of pair i
+  int off_wg = 0, wg_bytes = 0;      ///< per warpgroup: phases, scores, P tile, alpha
+  int off_o = 0;                     ///< [head][rank_v] float: the merged value accumulator
+  int off_stats = 0;                 ///< [warpgroup][head][3] float: m, l, value zero-point sum
+  int total = 0;
+};
+constexpr int kLatentWgZStride = 136;  ///< halves per Z-table row (odd number of 16-byte units)
+constexpr int kLatentWgPStride = 72;   ///< halves per P-tile row
+
+LKV_HOST_DEVICE constexpr LatentWgSmemLayout latent_wg_smem_layout(int rank_k, int rank_v) {
+  LatentWgSmemLayout l{};
+  const int t = kLatentTile;
+  l.w8 = kLatentWgHeads * 128 * rank_k;
+  const int kb = latent_code_row_bytes(rank_k, 4), vb = latent_code_row_bytes(rank_v, 4);
+  l.k_copy = (kb + 15) / 16 * 16;
+  l.v_copy = (vb + 15) / 16 * 16;
+  l.k_sstride = latent_smem_row_stride(kb);
+  l.v_sstride = latent_smem_row_stride(vb);
+  l.stage_bytes = t * (l.k_sstride + l.v_sstride) + 2 * t * 4;
+  int off = l.w8;
+  l.off_stages = off;
+  off += kLatentWgGroups * kLatentWgStages * l.stage_bytes;
+  l.off_ztab = off;
+  off += 8 * kLatentWgZStride * 2;
+  l.off_beta = off;
+  off += kLatentWgHeads * 8 * 4;
+  l.off_theta = off;
+  off += 64 * 4;
+  // Per warpgroup: tile phases [64] float, scores [head][64] float, P tile [8][72] fp16,
+  // alpha [8] float.
+  l.wg_bytes = 64 * 4 + kLatentWgHeads * t * 4 + 8 * kLatentWgPStride * 2 + 8 * 4;
+  l.off_wg = off;
+  off += kLatentWgGroups * l.wg_bytes;
+  l.off_o = off;
+  off += kLatentWgHeads * rank_v * 4;
+  l.off_stats = off;
+  off += kLatentWgGroups * kLatentWgHeads * 3 * 4;
+  l.total = off;
+  return l;
+}
+
+/// Whether the warpgroup form takes this folded problem: head_dim 128, 4-bit codes, 4 heads per
+/// CTA, rank_k a multiple of 32 up to 256 and rank_v of 64 up to 256 (the factors and two stages
+/// per warpgroup fit in shared memory). The caller also needs an sm_90a build and device.
+LKV_HOST_DEVICE constexpr bool latent_wg_takes(int head_dim, int bits, int hpc, int rank_k,
+                                               int rank_v) {
+  return head_dim == 128 && bits == 4 && hpc == kLatentWgHeads && rank_k % 32 == 0 &&
+         rank_k >= 64 && rank_k <= 256 && rank_v % 64 == 0 && rank_v >= 64 && rank_v <= 256 &&
+         latent_wg_smem_layout(rank_k, rank_v).total + 1024 <= 228 * 1024;
+}
+
+}  // namespace latentkv::kernels

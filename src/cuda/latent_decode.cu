@@ -1,7 +1,10 @@
+#include <cstdlib>
+
 #include "attention/latent_decode_config.h"
 #include "cuda/cuda_status.h"
 #include "cuda/decode_combine.h"
 #include "cuda/latent_decode_launch.cuh"
+#include "cuda/latent_decode_wgmma.h"
 #include "cuda/latent_query_fold.h"
 #include "latentkv/attention/latent_decode.h"
 
@@ -161,10 +164,16 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.mode = 0;
   kp.slot_offset = 0;
   kp.ksteps = kernels::latent_key_steps(p.k.rank, p.k.bits);
-  const int smem = kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total;
   const dim3 grid(plan.num_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc),
                   p.batch_size);
-  LKV_CUDA_RETURN(launch_family(fold, p.head_dim, p.k.bits, kp, hpc, grid, smem, s));
+  if (fold && kernels::latent_wg_takes(p.head_dim, p.k.bits, hpc, p.k.rank, p.v.rank) &&
+      detail::latent_wgmma_available() && std::getenv("LKV_EXP_NO_WGMMA") == nullptr) {
+    const int smem = kernels::latent_wg_smem_layout(p.k.rank, p.v.rank).total;
+    LKV_CUDA_RETURN(detail::launch_latent_decode_wgmma(kp, grid, smem, s));
+  } else {
+    const int smem = kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total;
+    LKV_CUDA_RETURN(launch_family(fold, p.head_dim, p.k.bits, kp, hpc, grid, smem, s));
+  }
 
   // Residual window of quantized caches: the fp16 kernel over the ring only, one tile per slot.
   if (plan.extra_splits > 0) {

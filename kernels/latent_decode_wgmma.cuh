@@ -1,0 +1,465 @@
+// Warpgroup (wgmma) form of the query-folded latent decode kernel for 4-bit latents, head_dim
+// 128, 4 KV heads per CTA (MHA; design §4, §5). Host side: src/cuda/latent_decode_wgmma.cu.
+//
+// Why a second form: the mma.sync kernel (latent_decode.cuh) keeps the folded factors in
+// registers, so only 8 warps fit per SM and each warp unpacks every code of the tile for its own
+// 16 head dims; it stays latency-bound. Here the int8 folded factors W8 of the 4 heads live in
+// shared memory as the wgmma B operand, and each warp only unpacks the codes of its own 16 tokens
+// (the A operand of m64n128k32, in registers). Every accumulator element is then a (token, RoPE
+// pair, cos|sin) product, so the whole score of a (token, head) is formed inside one warp.
+//
+// CTA = (sequence, 4 heads of a group, token split) = 2 warpgroups. Warpgroup q takes tiles
+// q, q+2, ... of the split with its own 2-stage cp.async pipeline, scores, online softmax and
+// value accumulator; the two states are merged at the end. Per 64-token tile a warpgroup:
+//   1. unpacks its tile's key codes (centred, c - 8) into A fragments;
+//   2. per head: KS wgmma steps acc[token][128 cols] = H·W8^T (col 8n+2c+e is the cos (e = 0)
+//      or sin (e = 1) weight of pair 4n+c), then score partial Σ_pairs β·(cos·acc + sin·acc')
+//      in fp32 at the thread's tokens, summed over the quad;
+//   3. zero-point term z'·Σ_pairs (cos·Zc + sin·Zs) as 8 small fp16 MMAs of the thread's
+//      cos/sin against the Z table (Z = β·Σ_r W8 per W row), and the per-token scale;
+//   4. online softmax per head (one warp per head, exp2 domain); P' = p·s_v (value scale) in
+//      fp16, and Σ p·z'_v kept apart (the value zero point adds it to every output column);
+//   5. O^T[rank_v][head] += V^T·P'^T by mma.sync m16n8k16: V codes come through ldmatrix.trans
+//      (4 consecutive codes of 2 tokens per register), each nibble becomes fp16 (code - 8) with
+//      one LOP3 and one HSUB2; output rows are permuted to match (row r <-> code 4r + u).
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "latent_decode.cuh"
+#include "latent_decode_layout.h"
+#include "mma_utils.cuh"
+#include "wgmma_utils.cuh"
+
+namespace latentkv::kernels {
+
+/// Named barrier of one warpgroup (ids 1, 2; 0 is __syncthreads).
+__device__ __forceinline__ void warpgroup_sync(int wg) {
+  if (wg == 0) {
+    asm volatile("bar.sync 1, 128;\n" ::: "memory");
+  } else {
+    asm volatile("bar.sync 2, 128;\n" ::: "memory");
+  }
+}
+
+/// fp16x2 (code - 8) of nibble u of both 16-bit halves of x (codes 0..15).
+__device__ __forceinline__ uint32_t nibble_pair_f16(uint32_t x, int u) {
+  const uint32_t y = ((x >> (4 * u)) & 0x000F000Fu) | 0x64006400u;  // 1024 + code
+  const __half2 h = __hsub2(*reinterpret_cast<const __half2*>(&y),
+                            __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408)));
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+template <int KS>
+__global__ void __launch_bounds__(kLatentWgThreads, 1)
+    latent_decode_wgmma_kernel(const LatentDecodeKernelParams p) {
+#if LKV_HAS_WGMMA
+  constexpr int HD = 128;
+  constexpr int HPC = kLatentWgHeads;
+  constexpr int T = kLatentTile;
+  constexpr int NT = kLatentWgThreads;
+  constexpr int kOffset = 8;  // codes enter the MMAs centred: c - 8
+  extern __shared__ __align__(128) uint8_t smem[];
+
+  const LatentWgSmemLayout lay = latent_wg_smem_layout(p.rank_k, p.rank_v);
+  const int tid = threadIdx.x, wg = tid / 128, wtid = tid % 128;
+  const int warp = wtid / 32, lane = tid % 32, r = lane / 4, c = lane % 4;
+  const int b = blockIdx.z;
+  const int chunks = p.group_size / HPC;
+  const int g = blockIdx.y / chunks;
+  const int first_slot = (blockIdx.y % chunks) * HPC;
+  const int slot = p.slot_offset + blockIdx.x;
+  const bool direct = p.num_slots == 1;
+  const int seq_len = p.seq_lens[b];
+  const int qlen = quantized_len_dev(seq_len, p.residual, p.chunk);
+  const int lo = blockIdx.x * p.tokens_per_split;
+  const int hi = min(lo + p.tokens_per_split, qlen);
+  int kv_head[HPC];
+#pragma unroll
+  for (int j = 0; j < HPC; ++j) kv_head[j] = p.group_heads[g * p.group_size + first_slot + j];
+
+  if (lo >= hi) {  // nothing to attend in this split
+    for (int i = tid; i < HPC * (direct ? p.rank_v + 1 : 1); i += NT) {
+      const int row = direct ? i / (p.rank_v + 1) : i, col = direct ? i % (p.rank_v + 1) : 0;
+      const int64_t bh = int64_t{b} * p.num_qo_heads + kv_head[row];
+      if (!direct) {
+        p.part_lse[bh * p.num_slots + slot] = -INFINITY;
+      } else if (col < p.rank_v) {
+        store_out(p.out, int64_t{b} * p.out_sb + kv_head[row] * p.out_sh + col, 0.0f, p.out_dtype);
+      } else if (p.lse != nullptr) {
+        p.lse[bh] = -INFINITY;
+      }
+    }
+    return;
+  }
+
+  // ---- CTA constants in shared memory: W8 (B operand), Z table, β, RoPE frequencies ---------
+  const int ks = p.ksteps;
+  const int rank = p.rank_k;
+  int8_t* w8s = reinterpret_cast<int8_t*>(smem);
+  for (int idx = tid; idx < HPC * HD * ks; idx += NT) {
+    const int h = idx / (HD * ks), j = idx / ks % HD, s = idx % ks;
+    const int8_t* src =
+        p.w8 + ((int64_t{b} * p.num_qo_heads + kv_head[h]) * HD + j) * rank + 32 * s;
+    const uint4 x0 = *reinterpret_cast<const uint4*>(src);
+    const uint4 x1 = *reinterpret_cast<const uint4*>(src + 16);
+    // MMA k 4c'+i of step s <-> code 32s + 8c' + 2i, k 16+4c'+i <-> that + 1 (the order the A
+    // unpacking produces): even bytes of the segment, then odd bytes.
+    const uint4 ev = make_uint4(prmt(x0.x, x0.y, 0x6420), prmt(x0.z, x0.w, 0x6420),
+                                prmt(x1.x, x1.y, 0x6420), prmt(x1.z, x1.w, 0x6420));
+    const uint4 od = make_uint4(prmt(x0.x, x0.y, 0x7531), prmt(x0.z, x0.w, 0x7531),
+                                prmt(x1.x, x1.y, 0x7531), prmt(x1.z, x1.w, 0x7531));
+    int8_t* dst = w8s + h * HD * rank + (j / 8) * (8 * rank) + 2 * s * 128 + (j % 8) * 16;
+    *reinterpret_cast<uint4*>(dst) = ev;
+    *reinterpret_cast<uint4*>(dst + 128) = od;
+  }
+  __half* ztab = reinterpret_cast<__half*>(smem + lay.off_ztab);
+  for (int i = tid; i < 8 * HD; i += NT) {
+    const int row = i / HD, col = i % HD;
+    float z = 0.0f;
+    if (row % 2 == 0) z = p.w8_zsum[(int64_t{b} * p.num_qo_heads + kv_head[row / 2]) * HD + col];
+    ztab[row * kLatentWgZStride + col] = __float2half_rn(z);
+  }
+  float* beta_s = reinterpret_cast<float*>(smem + lay.off_beta);
+  if (tid < HPC * 8)
+    beta_s[tid] = p.w8_beta[(int64_t{b} * p.num_qo_heads + kv_head[tid / 8]) * 8 + tid % 8];
+  float* theta_s = reinterpret_cast<float*>(smem + lay.off_theta);
+  if (tid < 64) theta_s[tid] = static_cast<float>(p.inv_freq[tid]);
+  float* o_s = reinterpret_cast<float*>(smem + lay.off_o);
+  for (int i = tid; i < HPC * p.rank_v; i += NT) o_s[i] = 0.0f;
+
+  uint8_t* wgs = smem + lay.off_wg + wg * lay.wg_bytes;
+  float* phi_s = reinterpret_cast<float*>(wgs);            // [64] tile phase of pair i
+  float* s_s = phi_s + 64;                                 // [head][T] scores
+  __half* p_s = reinterpret_cast<__half*>(s_s + HPC * T);  // [8][kLatentWgPStride]
+  float* alpha_s = reinterpret_cast<float*>(p_s + 8 * kLatentWgPStride);  // [8]
+  for (int i = wtid; i < 8 * kLatentWgPStride; i += 128) p_s[i] = __float2half_rn(0.0f);
+  if (wtid < 8) alpha_s[wtid] = 1.0f;
+  fence_proxy_async_smem();
+  __syncthreads();
+
+  // ---- tile loader (per warpgroup): 2 threads per token row -------------------------------
+  const int lrow = wtid / 2, lsub = wtid % 2;
+  const int64_t page_base = p.indptr[b];
+  const int ntiles = (hi - lo + T - 1) / T;
+  const int my_tiles = ntiles > wg ? (ntiles - wg + 1) / 2 : 0;  // tiles wg, wg+2, ...
+  uint8_t* stages = smem + lay.off_stages + wg * kLatentWgStages * lay.stage_bytes;
+  auto load_tile = [&](int i) {  // i-th tile of this warpgroup
+    const int it = wg + 2 * i;
+    uint8_t* sk = stages + (i % kLatentWgStages) * lay.stage_bytes;
+    uint8_t* sv = sk + T * lay.k_sstride;
+    const int pos = lo + it * T + lrow;
+    const bool in = pos < hi;
+    const uint8_t *ksrc = p.k_codes, *vsrc = p.k_codes, *kz = p.k_sz, *vz = p.k_sz;
+    if (in) {
+      const int64_t page = p.indices[page_base + pos / p.page_size];
+      const int64_t sl = pos % p.page_size;
+      ksrc = p.k_codes + page * p.k_ps + g * p.k_gs + sl * p.k_ts;
+      vsrc = p.v_codes + page * p.v_ps + g * p.v_gs + sl * p.v_ts;
+      kz = p.k_sz + page * p.k_szps + g * p.k_szgs + sl * p.k_szts;
+      vz = p.v_sz + page * p.v_szps + g * p.v_szgs + sl * p.v_szts;
+    }
+    const int bytes = in ? 16 : 0;
+    for (int ch = lsub; ch < lay.k_copy / 16; ch += 2)
+      cp_async_16(sk + lrow * lay.k_sstride + 16 * ch, in ? ksrc + 16 * ch : ksrc, bytes);
+    for (int ch = lsub; ch < lay.v_copy / 16; ch += 2)
+      cp_async_16(sv + lrow * lay.v_sstride + 16 * ch, in ? vsrc + 16 * ch : vsrc, bytes);
+    uint8_t* sz = sv + T * lay.v_sstride;  // [2][T] (scale, zero) fp16 pairs: K then V
+    cp_async_4(sz + (lsub ? T : 0) * 4 + lrow * 4, lsub ? vz : kz, in ? 4 : 0);
+  };
+  if (my_tiles > 0) load_tile(0);
+  cp_async_commit();
+
+  // RoPE phase of this warpgroup's tile start for pair wtid (threads 0..63), reduced mod 2π.
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  double phi = 0.0, phi_step = 0.0;
+  if (wtid < 64) {
+    const double th = p.inv_freq[wtid];
+    phi = fmod(static_cast<double>(lo + wg * T) * th, kTwoPi);
+    phi_step = fmod(2.0 * T * th, kTwoPi);
+  }
+
+  // Z-table B fragments are re-read per tile; the softmax state lives in warp `head`'s lanes.
+  float m_run = -INFINITY, l_lane = 0.0f, zv_lane = 0.0f;
+  // Value accumulator O^T: warp covers 64 value columns (block vblk) over a share of the tokens.
+  const int nvb = p.rank_v / 64;  // 1, 2 or 4 blocks of 64 columns
+  const int vblk = warp % nvb, vphase = warp / nvb, vstep = 4 / nvb;
+  float o[4][4];
+#pragma unroll
+  for (int u = 0; u < 4; ++u)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) o[u][i] = 0.0f;
+
+  const uint64_t desc0 = wgmma_desc(w8s, 128, 8 * rank);
+  const int tok_lo = 16 * warp + r;  // this thread's tokens in the tile: tok_lo, tok_lo + 8
+
+  for (int i = 0; i < my_tiles; ++i) {
+    const int it = wg + 2 * i;
+    cp_async_wait<0>();
+    if (wtid < 64) phi_s[wtid] = static_cast<float>(phi);
+    warpgroup_sync(wg);
+    if (i + 1 < my_tiles) load_tile(i + 1);
+    cp_async_commit();
+    if (wtid < 64) {
+      phi += phi_step;
+      if (phi >= kTwoPi) phi -= kTwoPi;
+    }
+    const uint8_t* sk = stages + (i % kLatentWgStages) * lay.stage_bytes;
+    const uint8_t* sv = sk + T * lay.k_sstride;
+    const __half2* sz_k = reinterpret_cast<const __half2*>(sv + T * lay.v_sstride);
+    const __half2* sz_v = sz_k + T;
+    const int valid = min(T, hi - (lo + it * T));
+
+    // 1. A fragments of this warp's 16 tokens (ldmatrix.x4: rows r / r+8, 2 segments).
+    uint32_t a[KS][4];
+    {
+      constexpr uint32_t kCentreAdd = (0x80u - kOffset) * 0x01010101u;
+      const uint8_t* arow =
+          sk + (16 * warp + (lane & 7) + ((lane >> 3) & 1) * 8) * lay.k_sstride + (lane >> 4) * 16;
+#pragma unroll
+      for (int s2 = 0; s2 < KS; s2 += 2) {
+        uint32_t w[4];
+        const int seg = min(s2 + (lane >> 4), ks - 1) - (lane >> 4);
+        ldmatrix_x4(w, arow + 16 * seg);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const uint32_t wl = w[2 * h], wh = w[2 * h + 1];
+          a[s2 + h][0] = ((wl & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+          a[s2 + h][1] = ((wh & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+          a[s2 + h][2] = (((wl >> 4) & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+          a[s2 + h][3] = (((wh >> 4) & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+          // Steps past the rank run with zero codes (no branch around a wgmma: a conditional
+          // wgmma makes ptxas serialize all of them).
+          if (s2 + h >= ks) a[s2 + h][0] = a[s2 + h][1] = a[s2 + h][2] = a[s2 + h][3] = 0;
+        }
+      }
+    }
+
+    // 2-3. Eight chunks (head h, half e: W rows 64e..64e+63, pairs 4n + c for n = 8e..8e+7),
+    // each KS wgmma steps into one of two accumulator sets, so that chunk i+1 runs on the tensor
+    // cores while the threads reduce chunk i. Per half, the cos / sin of the thread's 8 pairs at
+    // its two tokens, and the zero-point term's MMAs over them (zacc[0] / zacc[2]: head c at
+    // tok_lo / tok_lo + 8).
+    float x[2 * HPC];  // [head][token lo / hi]
+#pragma unroll
+    for (int k = 0; k < 2 * HPC; ++k) x[k] = 0.0f;
+    float zacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float cs[8][2][2];  // [n - 8e][token lo / hi][cos / sin]
+    int acc[2][32];
+    auto issue = [&](int chunk, int(&d)[32]) {
+      const int h = chunk % HPC, e = chunk / HPC;
+      // The descriptor is re-derived here (opaque to the optimizer) so that the 8·KS descriptors
+      // of a tile are not hoisted out of the tile loop into 2·8·KS live registers.
+      uint64_t dh = desc0;
+      asm volatile("" : "+l"(dh));
+      dh = wgmma_desc_advance(dh, h * HD * rank + e * 64 * rank);
+      wgmma_fence();
+#pragma unroll
+      for (int s = 0; s < KS; ++s)
+        wgmma_m64n64k32_s8(d, a[s], wgmma_desc_advance(dh, 256 * s), s > 0);
+      wgmma_commit();
+    };
+    issue(0, acc[0]);
+#pragma unroll
+    for (int chunk = 0; chunk < 2 * HPC; ++chunk) {
+      const int h = chunk % HPC, e = chunk / HPC;
+      if (chunk + 1 < 2 * HPC) {
+        issue(chunk + 1, acc[(chunk + 1) % 2]);
+        wgmma_wait<1>();
+      } else {
+        wgmma_wait<0>();
+      }
+      int(&d)[32] = acc[chunk % 2];
+      wgmma_pin(d);
+      if (h == 0) {
+#pragma unroll
+        for (int nn = 0; nn < 8; ++nn) {
+          const int pair = 4 * (8 * e + nn) + c;
+          const float th = theta_s[pair], ph = phi_s[pair];
+          __sincosf(fmaf(static_cast<float>(tok_lo), th, ph), &cs[nn][0][1], &cs[nn][0][0]);
+          __sincosf(fmaf(static_cast<float>(tok_lo + 8), th, ph), &cs[nn][1][1], &cs[nn][1][0]);
+        }
+#pragma unroll
+        for (int q = 0; q < 4; q += 2) {
+          uint32_t zb[4];
+          ldmatrix_x4(zb,
+                      ztab + (lane & 7) * kLatentWgZStride + 16 * (4 * e + q) + (lane >> 3) * 8);
+#pragma unroll
+          for (int k = 0; k < 2; ++k) {
+            const int nn = 2 * (q + k);
+            const uint32_t za[4] = {pack_half2(cs[nn][0][0], cs[nn][0][1]),
+                                    pack_half2(cs[nn][1][0], cs[nn][1][1]),
+                                    pack_half2(cs[nn + 1][0][0], cs[nn + 1][0][1]),
+                                    pack_half2(cs[nn + 1][1][0], cs[nn + 1][1][1])};
+            mma_f16(zacc, za, zb[2 * k], zb[2 * k + 1]);
+          }
+        }
+      }
+      float xl = x[2 * h], xh = x[2 * h + 1];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        float pl = 0.0f, ph = 0.0f;
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+          const int nn = 2 * q + k;
+          pl = fmaf(cs[nn][0][0], static_cast<float>(d[4 * nn]), pl);
+          pl = fmaf(cs[nn][0][1], static_cast<float>(d[4 * nn + 1]), pl);
+          ph = fmaf(cs[nn][1][0], static_cast<float>(d[4 * nn + 2]), ph);
+          ph = fmaf(cs[nn][1][1], static_cast<float>(d[4 * nn + 3]), ph);
+        }
+        const float bq = beta_s[h * 8 + 4 * e + q];
+        xl = fmaf(bq, pl, xl);
+        xh = fmaf(bq, ph, xh);
+      }
+      x[2 * h] = xl;
+      x[2 * h + 1] = xh;
+    }
+    // Quad reduce-scatter: lane c ends with head c at tokens tok_lo (own[0]) and tok_lo+8.
+    float own[2];
+    {
+      float y[4];
+      const bool up2 = c & 2;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const float send = up2 ? x[k] : x[k + 4];
+        y[k] = (up2 ? x[k + 4] : x[k]) + __shfl_xor_sync(~0u, send, 2);
+      }
+      const bool up1 = c & 1;
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const float send = up1 ? y[k] : y[k + 2];
+        own[k] = (up1 ? y[k + 2] : y[k]) + __shfl_xor_sync(~0u, send, 1);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const int tok = tok_lo + 8 * k;
+      const float2 sz = __half22float2(sz_k[tok]);
+      s_s[c * T + tok] = fmaf(sz.x, own[k], fmaf(kOffset, sz.x, sz.y) * zacc[2 * k]);
+    }
+    warpgroup_sync(wg);
+
+    // 4. online softmax of head `warp` over the tile; P' = p·s_v to shared memory.
+    {
+      float sc[2], mt = -INFINITY;
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int tok = lane + 32 * k;
+        sc[k] = tok < valid ? s_s[warp * T + tok] : -INFINITY;
+        mt = fmaxf(mt, sc[k]);
+      }
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) mt = fmaxf(mt, __shfl_xor_sync(~0u, mt, off));
+      const float m_new = fmaxf(m_run, mt);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+      const float alpha = fast_exp2(m_run - m_use);
+      l_lane *= alpha;
+      zv_lane *= alpha;
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int tok = lane + 32 * k;
+        const float pv = fast_exp2(sc[k] - m_use);
+        const float2 sz = __half22float2(sz_v[tok]);
+        l_lane += pv;
+        zv_lane = fmaf(pv, fmaf(kOffset, sz.x, sz.y), zv_lane);
+        p_s[warp * kLatentWgPStride + tok] = __float2half_rn(pv * sz.x);
+      }
+      m_run = m_new;
+      if (lane == 0) alpha_s[warp] = alpha;
+    }
+    warpgroup_sync(wg);
+
+    // 5. O^T = alpha·O^T + V^T·P'^T over this warp's token chunks of value block vblk.
+    {
+      const float a0 = alpha_s[2 * c], a1 = alpha_s[2 * c + 1];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        o[u][0] *= a0;
+        o[u][1] *= a1;
+        o[u][2] *= a0;
+        o[u][3] *= a1;
+      }
+      for (int kc = vphase; kc < T / 16; kc += vstep) {
+        uint32_t vr[4], pb[2];
+        ldmatrix_x4_trans(vr, sv + (16 * kc + (lane & 7) + ((lane >> 4) & 1) * 8) * lay.v_sstride +
+                                  32 * vblk + ((lane >> 3) & 1) * 16);
+        ldmatrix_x2(pb[0], pb[1],
+                    p_s + (lane & 7) * kLatentWgPStride + 16 * kc + ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const uint32_t va[4] = {nibble_pair_f16(vr[0], u), nibble_pair_f16(vr[1], u),
+                                  nibble_pair_f16(vr[2], u), nibble_pair_f16(vr[3], u)};
+          mma_f16(o[u], va, pb[0], pb[1]);
+        }
+      }
+    }
+  }
+  cp_async_wait<0>();
+
+  // ---- merge the two warpgroups and write the split's result -------------------------------
+  float* stats = reinterpret_cast<float*>(smem + lay.off_stats);  // [wg][head][m, l, zv]
+  {
+    float l = l_lane, zv = zv_lane;
+#pragma unroll
+    for (int off = 16; off > 0; off /= 2) {
+      l += __shfl_xor_sync(~0u, l, off);
+      zv += __shfl_xor_sync(~0u, zv, off);
+    }
+    if (lane == 0) {
+      float* st = stats + (wg * HPC + warp) * 3;
+      st[0] = m_run;
+      st[1] = l;
+      st[2] = zv;
+    }
+  }
+  __syncthreads();
+  auto merged_max = [&](int h) { return fmaxf(stats[h * 3], stats[(HPC + h) * 3]); };
+  if (c < 2) {
+    // Columns 2c, 2c+1 are heads 2c, 2c+1; row r of m-tile u is value column 64·vblk + 4r + u,
+    // row r + 8 is that + 32.
+    float f[2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int h = 2 * c + e;
+      const float m = merged_max(h), mw = stats[(wg * HPC + h) * 3];
+      f[e] = mw == -INFINITY ? 0.0f : fast_exp2(mw - m);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int col = 64 * vblk + 4 * r + u;
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float* orow = o_s + (2 * c + e) * p.rank_v;
+        atomicAdd(orow + col, o[u][e] * f[e]);
+        atomicAdd(orow + col + 32, o[u][2 + e] * f[e]);
+      }
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < HPC * p.rank_v; i += NT) {
+    const int h = i / p.rank_v, col = i % p.rank_v;
+    const float m = merged_max(h);
+    float l = 0.0f, zv = 0.0f;
+#pragma unroll
+    for (int q = 0; q < kLatentWgGroups; ++q) {
+      const float* st = stats + (q * HPC + h) * 3;
+      const float f = st[0] == -INFINITY ? 0.0f : fast_exp2(st[0] - m);
+      l = fmaf(f, st[1], l);
+      zv = fmaf(f, st[2], zv);
+    }
+    const float v = (o_s[i] + zv) / l;
+    const int64_t bh = int64_t{b} * p.num_qo_heads + kv_head[h];
+    if (direct) {
+      store_out(p.out, int64_t{b} * p.out_sb + kv_head[h] * p.out_sh + col, v, p.out_dtype);
+      if (col == 0 && p.lse != nullptr) p.lse[bh] = (m + __log2f(l)) * 0.69314718055994531f;
+    } else {
+      p.part_o[(bh * p.num_slots + slot) * p.rank_v + col] = v;
+      if (col == 0) p.part_lse[bh * p.num_slots + slot] = m + __log2f(l);
+    }
+  }
+#endif
+}
+
+}  // namespace latentkv::kernels

@@ -1,0 +1,55 @@
+// Instantiation and launch of the warpgroup (wgmma) form of the folded 4-bit latent decode kernel.
+#include <mutex>
+
+#include "cuda/latent_decode_wgmma.h"
+#include "latent_decode_wgmma.cuh"
+
+namespace latentkv::detail {
+namespace {
+
+template <int KS>
+cudaError_t launch_ks(const kernels::LatentDecodeKernelParams& kp, dim3 grid, int smem,
+                      cudaStream_t stream) {
+  static std::once_flag once;
+  static cudaError_t attr = cudaSuccess;
+  // Raised once per instantiation (not a stream operation, so never inside a graph capture after
+  // the first call).
+  std::call_once(once, [] {
+    attr = cudaFuncSetAttribute(kernels::latent_decode_wgmma_kernel<KS>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
+  });
+  if (attr != cudaSuccess) return attr;
+  kernels::latent_decode_wgmma_kernel<KS><<<grid, kernels::kLatentWgThreads, smem, stream>>>(kp);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool latent_wgmma_available() {
+#if defined(LATENTKV_HAS_SM90A)
+  int dev = 0, major = 0, minor = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+    return false;
+  return major == 9 && minor == 0;
+#else
+  return false;
+#endif
+}
+
+cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp, dim3 grid,
+                                       int smem, cudaStream_t stream) {
+  switch (kernels::latent_key_step_bucket(kp.ksteps)) {
+    case 2:
+      return launch_ks<2>(kp, grid, smem, stream);
+    case 4:
+      return launch_ks<4>(kp, grid, smem, stream);
+    case 8:
+      return launch_ks<8>(kp, grid, smem, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace latentkv::detail

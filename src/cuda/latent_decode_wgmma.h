@@ -1,0 +1,19 @@
+// Host side of the warpgroup (wgmma) form of the folded 4-bit latent decode kernel
+// (kernels/latent_decode_wgmma.cuh).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "latent_decode.cuh"
+
+namespace latentkv::detail {
+
+/// Whether this build carries the sm_90a kernel and the current device is compute capability 9.0.
+bool latent_wgmma_available();
+
+/// Launches latent_decode_wgmma_kernel over `grid` (splits, head blocks of 4, batch) with `smem`
+/// bytes of dynamic shared memory (latent_wg_smem_layout); kp.ksteps = rank_k / 32 <= 8.
+cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp, dim3 grid,
+                                       int smem, cudaStream_t stream);
+
+}  // namespace latentkv::detail
