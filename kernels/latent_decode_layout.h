@@ -181,12 +181,13 @@ LKV_HOST_DEVICE constexpr LatentWgSmemLayout latent_wg_smem_layout(int rank_k, i
 }
 
 /// Whether the warpgroup form takes this folded problem: head_dim 128, 4-bit codes, 4 heads per
-/// CTA, rank_k a multiple of 32 up to 256 and rank_v of 64 up to 256 (the factors and two stages
-/// per warpgroup fit in shared memory). The caller also needs an sm_90a build and device.
+/// CTA, rank_k a multiple of 32 in [64, 256] and rank_v 64, 128 or 256 (the value columns split
+/// into 1, 2 or 4 blocks of 64 over the warpgroup's 4 warps); the factors and two stages per
+/// warpgroup then fit in shared memory. The caller also needs an sm_90a build and device.
 LKV_HOST_DEVICE constexpr bool latent_wg_takes(int head_dim, int bits, int hpc, int rank_k,
                                                int rank_v) {
   return head_dim == 128 && bits == 4 && hpc == kLatentWgHeads && rank_k % 32 == 0 &&
-         rank_k >= 64 && rank_k <= 256 && rank_v % 64 == 0 && rank_v >= 64 && rank_v <= 256 &&
+         rank_k >= 64 && rank_k <= 256 && (rank_v == 64 || rank_v == 128 || rank_v == 256) &&
          latent_wg_smem_layout(rank_k, rank_v).total + 1024 <= 228 * 1024;
 }
 

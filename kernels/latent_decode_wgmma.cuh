@@ -146,15 +146,20 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
   const int ntiles = (hi - lo + T - 1) / T;
   const int my_tiles = ntiles > wg ? (ntiles - wg + 1) / 2 : 0;  // tiles wg, wg+2, ...
   uint8_t* stages = smem + lay.off_stages + wg * kLatentWgStages * lay.stage_bytes;
-  auto load_tile = [&](int i) {  // i-th tile of this warpgroup
+  // Page of this thread's row in the warpgroup's i-th tile (-1 past the end), looked up one tile
+  // ahead so that issuing the copies never waits for the page table.
+  auto row_page = [&](int i) -> int64_t {
+    const int pos = lo + (wg + 2 * i) * T + lrow;
+    return i < my_tiles && pos < hi ? int64_t{p.indices[page_base + pos / p.page_size]} : -1;
+  };
+  auto load_tile = [&](int i, int64_t page) {  // i-th tile of this warpgroup
     const int it = wg + 2 * i;
     uint8_t* sk = stages + (i % kLatentWgStages) * lay.stage_bytes;
     uint8_t* sv = sk + T * lay.k_sstride;
     const int pos = lo + it * T + lrow;
-    const bool in = pos < hi;
+    const bool in = page >= 0;
     const uint8_t *ksrc = p.k_codes, *vsrc = p.k_codes, *kz = p.k_sz, *vz = p.k_sz;
     if (in) {
-      const int64_t page = p.indices[page_base + pos / p.page_size];
       const int64_t sl = pos % p.page_size;
       ksrc = p.k_codes + page * p.k_ps + g * p.k_gs + sl * p.k_ts;
       vsrc = p.v_codes + page * p.v_ps + g * p.v_gs + sl * p.v_ts;
@@ -169,8 +174,9 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
     uint8_t* sz = sv + T * lay.v_sstride;  // [2][T] (scale, zero) fp16 pairs: K then V
     cp_async_4(sz + (lsub ? T : 0) * 4 + lrow * 4, lsub ? vz : kz, in ? 4 : 0);
   };
-  if (my_tiles > 0) load_tile(0);
+  if (my_tiles > 0) load_tile(0, row_page(0));
   cp_async_commit();
+  int64_t next_page = row_page(1);
 
   // RoPE phase of this warpgroup's tile start for pair wtid (threads 0..63), reduced mod 2π.
   constexpr double kTwoPi = 6.283185307179586476925286766559;
@@ -200,8 +206,9 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
     cp_async_wait<0>();
     if (wtid < 64) phi_s[wtid] = static_cast<float>(phi);
     warpgroup_sync(wg);
-    if (i + 1 < my_tiles) load_tile(i + 1);
+    if (i + 1 < my_tiles) load_tile(i + 1, next_page);
     cp_async_commit();
+    next_page = row_page(i + 2);
     if (wtid < 64) {
       phi += phi_step;
       if (phi >= kTwoPi) phi -= kTwoPi;

@@ -1,5 +1,3 @@
-#include <cstdlib>
-
 #include "attention/latent_decode_config.h"
 #include "cuda/cuda_status.h"
 #include "cuda/decode_combine.h"
@@ -166,8 +164,7 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.ksteps = kernels::latent_key_steps(p.k.rank, p.k.bits);
   const dim3 grid(plan.num_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc),
                   p.batch_size);
-  if (fold && kernels::latent_wg_takes(p.head_dim, p.k.bits, hpc, p.k.rank, p.v.rank) &&
-      detail::latent_wgmma_available() && std::getenv("LKV_EXP_NO_WGMMA") == nullptr) {
+  if (detail::latent_uses_wgmma(p)) {
     const int smem = kernels::latent_wg_smem_layout(p.k.rank, p.v.rank).total;
     LKV_CUDA_RETURN(detail::launch_latent_decode_wgmma(kp, grid, smem, s));
   } else {

@@ -1,6 +1,7 @@
 // Instantiation and launch of the warpgroup (wgmma) form of the folded 4-bit latent decode kernel.
 #include <mutex>
 
+#include "attention/latent_decode_config.h"
 #include "cuda/latent_decode_wgmma.h"
 #include "latent_decode_wgmma.cuh"
 
@@ -36,6 +37,13 @@ bool latent_wgmma_available() {
 #else
   return false;
 #endif
+}
+
+bool latent_uses_wgmma(const LatentDecodeParams& p) {
+  if (!latent_uses_fold(p)) return false;
+  const int hpc = latent_heads_per_cta(p.group_size, 1, p.k.rank, p.k.bits);
+  return kernels::latent_wg_takes(p.head_dim, p.k.bits, hpc, p.k.rank, p.v.rank) &&
+         latent_wgmma_available();
 }
 
 cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp, dim3 grid,

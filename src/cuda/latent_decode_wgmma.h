@@ -5,11 +5,16 @@
 #include <cuda_runtime.h>
 
 #include "latent_decode.cuh"
+#include "latentkv/attention/latent_decode.h"
 
 namespace latentkv::detail {
 
 /// Whether this build carries the sm_90a kernel and the current device is compute capability 9.0.
 bool latent_wgmma_available();
+
+/// Whether latent_decode_run takes the warpgroup kernel for `p` (folded MHA, latent_wg_takes, and
+/// latent_wgmma_available).
+bool latent_uses_wgmma(const LatentDecodeParams& p);
 
 /// Launches latent_decode_wgmma_kernel over `grid` (splits, head blocks of 4, batch) with `smem`
 /// bytes of dynamic shared memory (latent_wg_smem_layout); kp.ksteps = rank_k / 32 <= 8.

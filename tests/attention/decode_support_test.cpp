@@ -314,5 +314,21 @@ TEST(PagedDecodePlan, RejectsBadContextAndSizesTheWorkspace) {
   EXPECT_EQ(paged_decode_is_supported(p).code(), StatusCode::kInvalidArgument);
 }
 
+TEST(LatentDecodeSupport, WarpgroupFormShapes) {
+  using kernels::latent_wg_takes;
+  EXPECT_TRUE(latent_wg_takes(128, 4, 4, 256, 256));   // Llama-2 shape, 50 % kept
+  EXPECT_TRUE(latent_wg_takes(128, 4, 4, 128, 128));   // 75 % kept
+  EXPECT_TRUE(latent_wg_takes(128, 4, 4, 96, 64));     // k-step bucket 4 with 3 real steps
+  EXPECT_FALSE(latent_wg_takes(128, 4, 4, 288, 256));  // factors exceed shared memory
+  EXPECT_FALSE(latent_wg_takes(128, 4, 4, 112, 128));  // not whole int8 k-steps
+  EXPECT_FALSE(latent_wg_takes(128, 4, 4, 256, 192));  // 3 value blocks for 4 warps
+  EXPECT_FALSE(latent_wg_takes(128, 4, 2, 256, 256));  // 2 heads per CTA
+  EXPECT_FALSE(latent_wg_takes(64, 4, 4, 128, 128));
+  EXPECT_FALSE(latent_wg_takes(128, 2, 4, 128, 128));
+  EXPECT_FALSE(latent_wg_takes(128, 16, 4, 128, 128));
+  // The largest taken layout fits one CTA's opt-in shared memory on sm_90 (227 KiB).
+  EXPECT_LE(kernels::latent_wg_smem_layout(256, 256).total, 227 * 1024);
+}
+
 }  // namespace
 }  // namespace latentkv

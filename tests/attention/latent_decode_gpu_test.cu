@@ -12,6 +12,7 @@
 
 #include "attention/gpu_buffer.h"
 #include "attention/latent_cache_fixture.h"
+#include "cuda/latent_decode_wgmma.h"
 #include "latentkv/attention/latent_decode.h"
 #include "latentkv/quant/latent_quant.h"
 #include "latentkv/reference/latent_decode.h"
@@ -237,8 +238,8 @@ void run_case(const DecodeCase& c) {
     pr.poison();
     LKV_ASSERT_OK(latent_decode_run(pr.dp, plan, ws.get(), plan.workspace_bytes, nullptr));
     LKV_ASSERT_CUDA(cudaDeviceSynchronize());
-    std::printf("[%s sms=%d splits=%d+%d hpc=%d]\n", c.name, sms, plan.num_splits,
-                plan.extra_splits, plan.heads_per_cta);
+    std::printf("[%s sms=%d splits=%d+%d hpc=%d wgmma=%d]\n", c.name, sms, plan.num_splits,
+                plan.extra_splits, plan.heads_per_cta, detail::latent_uses_wgmma(pr.dp) ? 1 : 0);
     const double e_k = pr.check(c.lens);
     ::testing::Test::RecordProperty(std::string(c.name) + "_err", std::to_string(e_k));
   }
@@ -336,8 +337,43 @@ INSTANTIATE_TEST_SUITE_P(
         // Groups of 3 KV heads (one head per CTA): the default model's shape (9 / 3 heads of
         // 64, one joint group, 3-bit), and the folded MHA form.
         DecodeCase{"int3_hd64_gqa_g3", 64, 9, 3, 3, 96, 64, 3, 16, win(16, 8), {300, 1, 0, 77}},
-        DecodeCase{"fp16_mha_g3_r144", 128, 6, 6, 3, 144, 96, 16, 16, win(0, 1), {1023, 17}}),
+        DecodeCase{"fp16_mha_g3_r144", 128, 6, 6, 3, 144, 96, 16, 16, win(0, 1), {1023, 17}},
+        // Warpgroup (wgmma) form on sm_90a: a rank with a zero-padded k-step bucket (96 -> 4),
+        // one value block, page size 1; two head blocks per group of 8 with 5 k-steps; a value
+        // rank of 3 blocks takes the mma.sync kernel (LatentDecodeWgmma below).
+        DecodeCase{"int4_mha_g4_r96_v64_page1",
+                   128,
+                   4,
+                   4,
+                   4,
+                   96,
+                   64,
+                   4,
+                   1,
+                   win(16, 8),
+                   {1, 2, 17, 113, 0},
+                   DType::kBF16,
+                   DType::kBF16},
+        DecodeCase{
+            "int4_mha_g8_r160_v128", 128, 8, 8, 8, 160, 128, 4, 16, win(0, 1), {4097, 0, 129}},
+        DecodeCase{"int4_mha_g8_r160_v192", 128, 8, 8, 8, 160, 192, 4, 16, win(0, 1), {700, 64}}),
     [](const ::testing::TestParamInfo<DecodeCase>& info) { return std::string(info.param.name); });
+
+// Which shapes the warpgroup kernel takes (sm_90a build on a compute capability 9.0 device): the
+// folded 4-bit head_dim-128 cases with 4 heads per CTA and 1, 2 or 4 value blocks of 64.
+TEST(LatentDecodeWgmma, TakesFoldedFourBitShapes) {
+  LKV_REQUIRE_GPU();
+  if (!detail::latent_wgmma_available()) GTEST_SKIP() << "no sm_90a kernel for this device";
+  const auto uses = [](const DecodeCase& c) { return detail::latent_uses_wgmma(Problem(c).dp); };
+  EXPECT_TRUE(uses(DecodeCase{"a", 128, 4, 4, 4, 256, 256, 4, 16, win(128, 16), {300}}));
+  EXPECT_TRUE(uses(DecodeCase{"b", 128, 4, 4, 4, 96, 64, 4, 1, win(16, 8), {17}}));
+  EXPECT_TRUE(uses(DecodeCase{"c", 128, 8, 8, 8, 160, 128, 4, 16, win(0, 1), {129}}));
+  EXPECT_FALSE(uses(DecodeCase{"d", 128, 8, 8, 8, 160, 192, 4, 16, win(0, 1), {64}}));
+  EXPECT_FALSE(uses(DecodeCase{"e", 128, 4, 4, 4, 256, 256, 3, 16, win(0, 1), {64}}));
+  EXPECT_FALSE(uses(DecodeCase{"f", 128, 4, 4, 4, 256, 256, 16, 16, win(0, 1), {64}}));
+  EXPECT_FALSE(uses(DecodeCase{"g", 128, 8, 2, 2, 128, 128, 4, 16, win(0, 1), {64}}));  // GQA
+  EXPECT_FALSE(uses(DecodeCase{"h", 64, 4, 4, 4, 128, 128, 4, 16, win(0, 1), {64}}));
+}
 
 // Engine pattern (design §7): plan once for the longest sequence, capture run() on a stream into
 // a CUDA graph, then replay it after writing new sequence lengths to device memory. Capture in
