@@ -76,7 +76,7 @@ if has ncu; then
   i=0
   for name in ${NCU_FILTERS:-paged_fp16/llama2/b1/ctx65536 latent/llama2/b1/ctx65536/c50/g4/bits16 latent/llama2/b1/ctx65536/c75/g4/bits4}; do
     i=$((i + 1))
-    bin=latent_decode_bench; kern=latent_decode_kernel
+    bin=latent_decode_bench; kern="latent_decode_(wgmma_)?kernel"
     [[ $name == paged* ]] && { bin=paged_decode_bench; kern=paged_decode_kernel; }
     ncu --clock-control none -k regex:"$kern" --launch-skip 2 --launch-count 1 \
       --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
