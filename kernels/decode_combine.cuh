@@ -58,15 +58,15 @@ static __global__ void __launch_bounds__(128) decode_combine_kernel(const Decode
 #pragma unroll
     for (int k = 0; k < kU; ++k) acc[k] = 0.0f;
     for (int s0 = 0; s0 < p.num_slots; s0 += kU) {
-      float v[kU];
+      float w[kU], v[kU];
 #pragma unroll
       for (int k = 0; k < kU; ++k) {
         const int s = s0 + k;
-        v[k] = s < p.num_slots && weight[s] != 0.0f ? po[int64_t{s} * p.dim + d] : 0.0f;
+        w[k] = s < p.num_slots ? weight[s] : 0.0f;
+        v[k] = w[k] != 0.0f ? po[int64_t{s} * p.dim + d] : 0.0f;  // empty slots are never read
       }
 #pragma unroll
-      for (int k = 0; k < kU; ++k)
-        if (v[k] != 0.0f) acc[k] = fmaf(weight[s0 + k], v[k], acc[k]);
+      for (int k = 0; k < kU; ++k) acc[k] = fmaf(w[k], v[k], acc[k]);
     }
     float sum_o = 0.0f;
 #pragma unroll

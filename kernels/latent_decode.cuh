@@ -89,6 +89,35 @@ __device__ __forceinline__ int quantized_len_dev(int tokens, int residual, int c
   return tokens < residual ? 0 : chunk * ((tokens - residual) / chunk);
 }
 
+/// The four byte codes of x as int8(code - OFFSET): byte-wise (x + 0x80 - OFFSET) ^ 0x80.
+/// Codes enter the int8 MMAs centred, which keeps the products small and avoids cancelling the
+/// zero-point term.
+template <int OFFSET>
+__device__ __forceinline__ uint32_t centred_s8(uint32_t x) {
+  return (x + (0x80u - OFFSET) * 0x01010101u) ^ 0x80808080u;
+}
+
+/// Result of a split that holds no token, for the `rows` query rows of the CTA (query head
+/// head_of(row)): log2-sum-exp -inf in its slot, or, when the sequence is one split, zero output
+/// and lse -inf. Threads tid of nt stride over the writes.
+template <class HeadOf>
+__device__ __forceinline__ void write_empty_split(const LatentDecodeKernelParams& p, int b,
+                                                  int rows, int slot, HeadOf head_of, int tid,
+                                                  int nt) {
+  const bool direct = p.num_slots == 1;
+  for (int i = tid; i < rows * (direct ? p.rank_v + 1 : 1); i += nt) {
+    const int row = direct ? i / (p.rank_v + 1) : i, col = direct ? i % (p.rank_v + 1) : 0;
+    const int64_t bh = int64_t{b} * p.num_qo_heads + head_of(row);
+    if (!direct) {
+      p.part_lse[bh * p.num_slots + slot] = -INFINITY;
+    } else if (col < p.rank_v) {
+      store_out(p.out, int64_t{b} * p.out_sb + head_of(row) * p.out_sh + col, 0.0f, p.out_dtype);
+    } else if (p.lse != nullptr) {
+      p.lse[bh] = -INFINITY;
+    }
+  }
+}
+
 template <int HD, int BITS, int HPC, bool FOLD, int KS, int MINB>
 __global__ void __launch_bounds__(HD / 16 * 32, MINB)
     latent_decode_kernel(const LatentDecodeKernelParams p) {
@@ -104,10 +133,8 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
   // p.ksteps - 1 (finite values) instead of past the row.
   static_assert(HPC * KS <= 32, "factor fragments exceed the register budget");
   constexpr int NB = HPC <= 2 ? 4 : 2;  // n8 token tiles per key-rebuild chunk
-  // Codes enter the int8 MMA centred, c - 2^(bits-1), which keeps the products small and
-  // avoids cancelling the zero-point term: byte-wise (x + 0x80 - o) ^ 0x80 = int8(x - o).
+  // Codes enter the int8 MMA centred, c - 2^(bits-1) (centred_s8).
   constexpr int kCodeOffset = kInt ? 1 << ((BITS == 2 ? 2 : BITS == 3 ? 3 : 4) - 1) : 0;
-  constexpr uint32_t kCentreAdd = (0x80u - kCodeOffset) * 0x01010101u;
   constexpr int TPR = NT / kLatentMaxRows;  // softmax threads per query row
   constexpr int SROW = T + kLatentSPad;
   constexpr int PROW = T + 8;
@@ -147,17 +174,7 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
   };
 
   if (lo >= hi) {  // nothing to attend in this split
-    for (int i = tid; i < rows * (direct ? p.rank_v + 1 : 1); i += NT) {
-      const int row = direct ? i / (p.rank_v + 1) : i, col = direct ? i % (p.rank_v + 1) : 0;
-      const int64_t bh = int64_t{b} * p.num_qo_heads + qo_head(row);
-      if (!direct) {
-        p.part_lse[bh * p.num_slots + slot] = -INFINITY;
-      } else if (col < p.rank_v) {
-        store_out(p.out, int64_t{b} * p.out_sb + qo_head(row) * p.out_sh + col, 0.0f, p.out_dtype);
-      } else if (p.lse != nullptr) {
-        p.lse[bh] = -INFINITY;
-      }
-    }
+    write_empty_split(p, b, rows, slot, qo_head, tid, NT);
     return;
   }
 
@@ -517,10 +534,10 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
           // ldmatrix.x4: (rows r, segment s), (rows r+8, s), (r, s+1), (r+8, s+1).
           auto step = [&](int s, uint32_t wl, uint32_t wh, int sh, uint32_t mask) {
             const uint32_t a[4] = {
-                (((wl >> sh) & mask) + kCentreAdd) ^ 0x80808080u,
-                (((wh >> sh) & mask) + kCentreAdd) ^ 0x80808080u,
-                (((wl >> (sh + (BITS == 2 ? 2 : 4))) & mask) + kCentreAdd) ^ 0x80808080u,
-                (((wh >> (sh + (BITS == 2 ? 2 : 4))) & mask) + kCentreAdd) ^ 0x80808080u};
+                centred_s8<kCodeOffset>((wl >> sh) & mask),
+                centred_s8<kCodeOffset>((wh >> sh) & mask),
+                centred_s8<kCodeOffset>((wl >> (sh + (BITS == 2 ? 2 : 4))) & mask),
+                centred_s8<kCodeOffset>((wh >> (sh + (BITS == 2 ? 2 : 4))) & mask)};
 #pragma unroll
             for (int j = 0; j < HPC; ++j) {
               mma_s8(acc[j][0], a, bk[j][s][0], bk[j][s][1]);
@@ -669,10 +686,9 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
                 for (int h = 0; h < 2; ++h)
 #pragma unroll
                   for (int n = 0; n < NB; ++n) {
-                    const uint32_t b0 =
-                        (((w[n] >> (4 * h)) & 0x03030303u) + kCentreAdd) ^ 0x80808080u;
+                    const uint32_t b0 = centred_s8<kCodeOffset>((w[n] >> (4 * h)) & 0x03030303u);
                     const uint32_t b1 =
-                        (((w[n] >> (4 * h + 2)) & 0x03030303u) + kCentreAdd) ^ 0x80808080u;
+                        centred_s8<kCodeOffset>((w[n] >> (4 * h + 2)) & 0x03030303u);
 #pragma unroll
                     for (int j = 0; j < HPC; ++j) mma_s8(iacc[j][n], bk[j][2 * s2 + h], b0, b1);
                   }
@@ -686,8 +702,8 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
                 load_seg(min(s, p.ksteps - 1), w);  // clamped as above
 #pragma unroll
                 for (int n = 0; n < NB; ++n) {
-                  const uint32_t b0 = ((w[n] & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
-                  const uint32_t b1 = (((w[n] >> 4) & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+                  const uint32_t b0 = centred_s8<kCodeOffset>(w[n] & 0x0F0F0F0Fu);
+                  const uint32_t b1 = centred_s8<kCodeOffset>((w[n] >> 4) & 0x0F0F0F0Fu);
 #pragma unroll
                   for (int j = 0; j < HPC; ++j) mma_s8(iacc[j][n], bk[j][s], b0, b1);
                 }

@@ -81,17 +81,8 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
   for (int j = 0; j < HPC; ++j) kv_head[j] = p.group_heads[g * p.group_size + first_slot + j];
 
   if (lo >= hi) {  // nothing to attend in this split
-    for (int i = tid; i < HPC * (direct ? p.rank_v + 1 : 1); i += NT) {
-      const int row = direct ? i / (p.rank_v + 1) : i, col = direct ? i % (p.rank_v + 1) : 0;
-      const int64_t bh = int64_t{b} * p.num_qo_heads + kv_head[row];
-      if (!direct) {
-        p.part_lse[bh * p.num_slots + slot] = -INFINITY;
-      } else if (col < p.rank_v) {
-        store_out(p.out, int64_t{b} * p.out_sb + kv_head[row] * p.out_sh + col, 0.0f, p.out_dtype);
-      } else if (p.lse != nullptr) {
-        p.lse[bh] = -INFINITY;
-      }
-    }
+    write_empty_split(
+        p, b, HPC, slot, [&](int row) { return kv_head[row]; }, tid, NT);
     return;
   }
 
@@ -222,7 +213,6 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
     // 1. A fragments of this warp's 16 tokens (ldmatrix.x4: rows r / r+8, 2 segments).
     uint32_t a[KS][4];
     {
-      constexpr uint32_t kCentreAdd = (0x80u - kOffset) * 0x01010101u;
       const uint8_t* arow =
           sk + (16 * warp + (lane & 7) + ((lane >> 3) & 1) * 8) * lay.k_sstride + (lane >> 4) * 16;
 #pragma unroll
@@ -233,10 +223,10 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const uint32_t wl = w[2 * h], wh = w[2 * h + 1];
-          a[s2 + h][0] = ((wl & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
-          a[s2 + h][1] = ((wh & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
-          a[s2 + h][2] = (((wl >> 4) & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
-          a[s2 + h][3] = (((wh >> 4) & 0x0F0F0F0Fu) + kCentreAdd) ^ 0x80808080u;
+          a[s2 + h][0] = centred_s8<kOffset>(wl & 0x0F0F0F0Fu);
+          a[s2 + h][1] = centred_s8<kOffset>(wh & 0x0F0F0F0Fu);
+          a[s2 + h][2] = centred_s8<kOffset>((wl >> 4) & 0x0F0F0F0Fu);
+          a[s2 + h][3] = centred_s8<kOffset>((wh >> 4) & 0x0F0F0F0Fu);
           // Steps past the rank run with zero codes (no branch around a wgmma: a conditional
           // wgmma makes ptxas serialize all of them).
           if (s2 + h >= ks) a[s2 + h][0] = a[s2 + h][1] = a[s2 + h][2] = a[s2 + h][3] = 0;

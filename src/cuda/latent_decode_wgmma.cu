@@ -1,4 +1,5 @@
 // Instantiation and launch of the warpgroup (wgmma) form of the folded 4-bit latent decode kernel.
+#include <atomic>
 #include <mutex>
 
 #include "attention/latent_decode_config.h"
@@ -28,12 +29,21 @@ cudaError_t launch_ks(const kernels::LatentDecodeKernelParams& kp, dim3 grid, in
 
 bool latent_wgmma_available() {
 #if defined(LATENTKV_HAS_SM90A)
-  int dev = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+  // Asked on every decode call (per layer and token): the answer per device is cached
+  // (0 unknown, 1 no, 2 yes) so that only the first call queries the attributes.
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> known[kMaxDevices] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (dev < kMaxDevices && known[dev].load(std::memory_order_relaxed) != 0)
+    return known[dev].load(std::memory_order_relaxed) == 2;
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
       cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
     return false;
-  return major == 9 && minor == 0;
+  const bool ok = major == 9 && minor == 0;
+  if (dev < kMaxDevices) known[dev].store(ok ? 2 : 1, std::memory_order_relaxed);
+  return ok;
 #else
   return false;
 #endif
