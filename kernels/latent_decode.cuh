@@ -62,6 +62,7 @@ struct LatentDecodeKernelParams {
   int residual, chunk, ring_cap;
   const int32_t *indptr, *indices, *seq_lens;
   int page_size;
+  int page_shift = -1;  // log2(page_size) when it is a power of two, else -1
   int mode;  // 0: pages (+ ring rows when bits = 16), 1: the residual ring only
   int tokens_per_split, num_slots, slot_offset;
   float* part_o;    // [batch][num_qo_heads][num_slots][rank_v]
@@ -78,6 +79,17 @@ struct LatentDecodeKernelParams {
   const float* w8_zsum;  // [batch][num_qo_heads][head_dim]
   const float* w8_beta;  // [batch][num_qo_heads][head_dim / 16]: one scale per warp's 16 rows
 };
+
+/// Page-table entry of token pos in its sequence: a shift for power-of-two page sizes (the usual
+/// 1 and 16), a division otherwise.
+__device__ __forceinline__ int page_of(int pos, const LatentDecodeKernelParams& p) {
+  return p.page_shift >= 0 ? pos >> p.page_shift : pos / p.page_size;
+}
+
+/// Slot of token pos in its page (see page_of).
+__device__ __forceinline__ int slot_of(int pos, const LatentDecodeKernelParams& p) {
+  return p.page_shift >= 0 ? pos & (p.page_size - 1) : pos % p.page_size;
+}
 
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;

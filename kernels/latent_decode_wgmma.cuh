@@ -131,43 +131,48 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
   fence_proxy_async_smem();
   __syncthreads();
 
-  // ---- tile loader (per warpgroup): 2 threads per token row -------------------------------
-  const int lrow = wtid / 2, lsub = wtid % 2;
-  const int64_t page_base = p.indptr[b];
+  // ---- tile loader (per warpgroup): 2 threads per token row, one for the K codes and K
+  // (scale, zero), one for the V side. Everything but the page and slot is fixed per thread.
+  const int lrow = wtid / 2;
+  const bool lv = wtid % 2;
+  const int32_t* pages = p.indices + p.indptr[b];
   const int ntiles = (hi - lo + T - 1) / T;
   const int my_tiles = ntiles > wg ? (ntiles - wg + 1) / 2 : 0;  // tiles wg, wg+2, ...
   uint8_t* stages = smem + lay.off_stages + wg * kLatentWgStages * lay.stage_bytes;
-  // Page of this thread's row in the warpgroup's i-th tile (-1 past the end), looked up one tile
-  // ahead so that issuing the copies never waits for the page table.
-  auto row_page = [&](int i) -> int64_t {
+  const uint8_t* code_src = lv ? p.v_codes + g * p.v_gs : p.k_codes + g * p.k_gs;
+  const int64_t code_ps = lv ? p.v_ps : p.k_ps, code_ts = lv ? p.v_ts : p.k_ts;
+  const uint8_t* sz_src = lv ? p.v_sz + g * p.v_szgs : p.k_sz + g * p.k_szgs;
+  const int64_t sz_ps = lv ? p.v_szps : p.k_szps, sz_ts = lv ? p.v_szts : p.k_szts;
+  const int code_chunks = (lv ? lay.v_copy : lay.k_copy) / 16;  // 2..8
+  const int code_dst = lv ? T * lay.k_sstride + lrow * lay.v_sstride : lrow * lay.k_sstride;
+  const int sz_dst = T * (lay.k_sstride + lay.v_sstride) + (lv ? T : 0) * 4 + lrow * 4;
+  // Page of this thread's row in the warpgroup's i-th tile (-1 past the end), loaded one tile
+  // ahead and kept 32-bit until load_tile uses it, so that the load's latency is not waited out
+  // where it is issued.
+  auto row_page = [&](int i) -> int {
     const int pos = lo + (wg + 2 * i) * T + lrow;
-    return i < my_tiles && pos < hi ? int64_t{p.indices[page_base + pos / p.page_size]} : -1;
+    int page = -1;
+    if (i < my_tiles && pos < hi) page = pages[page_of(pos, p)];
+    return page;
   };
-  auto load_tile = [&](int i, int64_t page) {  // i-th tile of this warpgroup
-    const int it = wg + 2 * i;
-    uint8_t* sk = stages + (i % kLatentWgStages) * lay.stage_bytes;
-    uint8_t* sv = sk + T * lay.k_sstride;
-    const int pos = lo + it * T + lrow;
+  auto load_tile = [&](int i, int page) {  // i-th tile of this warpgroup
+    uint8_t* st = stages + (i % kLatentWgStages) * lay.stage_bytes;
     const bool in = page >= 0;
-    const uint8_t *ksrc = p.k_codes, *vsrc = p.k_codes, *kz = p.k_sz, *vz = p.k_sz;
-    if (in) {
-      const int64_t sl = pos % p.page_size;
-      ksrc = p.k_codes + page * p.k_ps + g * p.k_gs + sl * p.k_ts;
-      vsrc = p.v_codes + page * p.v_ps + g * p.v_gs + sl * p.v_ts;
-      kz = p.k_sz + page * p.k_szps + g * p.k_szgs + sl * p.k_szts;
-      vz = p.v_sz + page * p.v_szps + g * p.v_szgs + sl * p.v_szts;
-    }
+    // A row past the end is zero-filled from a valid address (page 0, slot 0).
+    const int64_t sl = in ? slot_of(lo + (wg + 2 * i) * T + lrow, p) : 0;
+    const int64_t pg = in ? page : 0;
+    const uint8_t* src = code_src + pg * code_ps + sl * code_ts;
+    // Pinned: otherwise ptxas rebuilds the address from the kernel parameters for every copy.
+    asm volatile("" : "+l"(src));
     const int bytes = in ? 16 : 0;
-    for (int ch = lsub; ch < lay.k_copy / 16; ch += 2)
-      cp_async_16(sk + lrow * lay.k_sstride + 16 * ch, in ? ksrc + 16 * ch : ksrc, bytes);
-    for (int ch = lsub; ch < lay.v_copy / 16; ch += 2)
-      cp_async_16(sv + lrow * lay.v_sstride + 16 * ch, in ? vsrc + 16 * ch : vsrc, bytes);
-    uint8_t* sz = sv + T * lay.v_sstride;  // [2][T] (scale, zero) fp16 pairs: K then V
-    cp_async_4(sz + (lsub ? T : 0) * 4 + lrow * 4, lsub ? vz : kz, in ? 4 : 0);
+#pragma unroll
+    for (int ch = 0; ch < 8; ++ch)
+      if (ch < code_chunks) cp_async_16(st + code_dst + 16 * ch, src + 16 * ch, bytes);
+    cp_async_4(st + sz_dst, sz_src + pg * sz_ps + sl * sz_ts, in ? 4 : 0);
   };
   if (my_tiles > 0) load_tile(0, row_page(0));
   cp_async_commit();
-  int64_t next_page = row_page(1);
+  int next_page = row_page(1);
 
   // RoPE phase of this warpgroup's tile start for pair wtid (threads 0..63), reduced mod 2π.
   constexpr double kTwoPi = 6.283185307179586476925286766559;

@@ -117,6 +117,10 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.indices = p.pages.indices;
   kp.seq_lens = p.pages.seq_lens;
   kp.page_size = p.pages.page_size;
+  if ((p.pages.page_size & (p.pages.page_size - 1)) == 0) {  // a shift instead of a division
+    kp.page_shift = 0;
+    while ((1 << kp.page_shift) < p.pages.page_size) ++kp.page_shift;
+  }
   kp.tokens_per_split = plan.tokens_per_split;
   kp.num_slots = slots;
   const detail::LatentWorkspaceLayout wl = detail::latent_workspace_layout(p, slots);
