@@ -20,39 +20,55 @@ namespace latentkv::kernels {
 
 /// One CTA per (16-row chunk ch of W, group slot gi = g·group_size + s, sequence b): RoPE pairs
 /// 8·ch .. 8·ch + 7, the rows one warp of the decode kernel reads; one int8 scale per chunk.
+/// Lanes run over the rank 8 elements at a time (16-byte loads of B, rank % 16 == 0).
 __global__ void __launch_bounds__(kQueryFoldThreads)
     latent_query_fold_kernel(const QueryFoldParams p) {
   constexpr int kWarps = kQueryFoldThreads / 32;
   __shared__ float warp_max[kWarps];
   const int ch = blockIdx.x, gi = blockIdx.y, b = blockIdx.z, tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
-  const int hd = p.head_dim, half = hd / 2, rank = p.rank;
+  const int hd = p.head_dim, half = hd / 2, rank = p.rank, vecs = rank / 8;
   const int h = p.group_heads[gi];
   const int64_t bh = int64_t{b} * p.num_qo_heads + h;
   const __half* bk = reinterpret_cast<const __half*>(p.b_k) + int64_t{gi} * hd * rank;
   const int64_t qoff = b * p.q_sb + h * p.q_sh;
-  // Warp w folds pairs 8·ch + w and 8·ch + w + kWarps (kWarps = 4): lanes run over the rank.
+  // Warp w folds pairs 8·ch + w and 8·ch + w + kWarps (kWarps = 4).
   auto query = [&](int d, float& ql, float& qh) {
     ql = load_q(p.q, qoff + d, p.q_bf16) * p.q_scale;
     qh = load_q(p.q, qoff + d + half, p.q_bf16) * p.q_scale;
   };
-  auto fold = [&](int d, int c, float ql, float qh, float& u, float& v) {
-    const float lo = __half2float(bk[int64_t{d} * rank + c]);
-    const float hi = __half2float(bk[int64_t{d + half} * rank + c]);
-    u = fmaf(ql, lo, qh * hi);
-    v = fmaf(qh, lo, -(ql * hi));
+  // U_d, V_d at rank elements 8·c8 .. 8·c8 + 7.
+  auto fold = [&](int d, int c8, float ql, float qh, float (&u)[8], float (&v)[8]) {
+    const uint4 lo = *reinterpret_cast<const uint4*>(bk + int64_t{d} * rank + 8 * c8);
+    const uint4 hi = *reinterpret_cast<const uint4*>(bk + int64_t{d + half} * rank + 8 * c8);
+    const __half* l = reinterpret_cast<const __half*>(&lo);
+    const __half* r = reinterpret_cast<const __half*>(&hi);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      const float a = __half2float(l[k]), c = __half2float(r[k]);
+      u[k] = fmaf(ql, a, qh * c);
+      v[k] = fmaf(qh, a, -(ql * c));
+    }
+  };
+  auto pack8_f16 = [](const float (&x)[8]) {
+    uint4 o;
+    uint32_t* w = reinterpret_cast<uint32_t*>(&o);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) w[k] = pack_half2(x[2 * k], x[2 * k + 1]);
+    return o;
   };
   __half* w16 = reinterpret_cast<__half*>(p.w16) + bh * hd * rank;
   float amax = 0.0f;
   for (int d = 8 * ch + warp; d < 8 * ch + 8; d += kWarps) {
     float ql, qh;
     query(d, ql, qh);
-    for (int c = lane; c < rank; c += 32) {
-      float u, v;
-      fold(d, c, ql, qh, u, v);
-      w16[int64_t{2 * d} * rank + c] = __float2half_rn(u);
-      w16[int64_t{2 * d + 1} * rank + c] = __float2half_rn(v);
-      amax = fmaxf(amax, fmaxf(fabsf(u), fabsf(v)));
+    for (int c8 = lane; c8 < vecs; c8 += 32) {
+      float u[8], v[8];
+      fold(d, c8, ql, qh, u, v);
+      *reinterpret_cast<uint4*>(w16 + int64_t{2 * d} * rank + 8 * c8) = pack8_f16(u);
+      *reinterpret_cast<uint4*>(w16 + int64_t{2 * d + 1} * rank + 8 * c8) = pack8_f16(v);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) amax = fmaxf(amax, fmaxf(fabsf(u[k]), fabsf(v[k])));
     }
   }
   if (p.w8 == nullptr) return;
@@ -63,19 +79,26 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
   for (int w = 0; w < kWarps; ++w) amax = fmaxf(amax, warp_max[w]);
   const float beta = amax > 0.0f ? amax / 127.0f : 1.0f;
   int8_t* w8 = p.w8 + bh * hd * rank;
+  // Second pass over the same B rows (L1 hits): int8 codes and their row sums.
+  auto quantize8 = [&](const float (&x)[8], int& sum) {
+    uint32_t w[2] = {0u, 0u};
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      const int q = max(-127, min(127, __float2int_rn(x[k] / beta)));
+      sum += q;
+      w[k / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (k % 4));
+    }
+    return make_uint2(w[0], w[1]);
+  };
   for (int d = 8 * ch + warp; d < 8 * ch + 8; d += kWarps) {
     int su = 0, sv = 0;
     float ql, qh;
     query(d, ql, qh);
-    for (int c = lane; c < rank; c += 32) {
-      float u, v;
-      fold(d, c, ql, qh, u, v);
-      const int iu = max(-127, min(127, __float2int_rn(u / beta)));
-      const int iv = max(-127, min(127, __float2int_rn(v / beta)));
-      w8[int64_t{2 * d} * rank + c] = static_cast<int8_t>(iu);
-      w8[int64_t{2 * d + 1} * rank + c] = static_cast<int8_t>(iv);
-      su += iu;
-      sv += iv;
+    for (int c8 = lane; c8 < vecs; c8 += 32) {
+      float u[8], v[8];
+      fold(d, c8, ql, qh, u, v);
+      *reinterpret_cast<uint2*>(w8 + int64_t{2 * d} * rank + 8 * c8) = quantize8(u, su);
+      *reinterpret_cast<uint2*>(w8 + int64_t{2 * d + 1} * rank + 8 * c8) = quantize8(v, sv);
     }
     for (int off = 16; off > 0; off /= 2) {
       su += __shfl_xor_sync(~0u, su, off);

@@ -25,12 +25,24 @@ inline bool latent_has_residual_launch(const LatentDecodeParams& p) {
   return p.k.bits < 16 && p.window.ring_capacity() > 0;
 }
 
-/// Partial-result slots of the residual-window launch: one per kernel tile of the ring, so that
-/// its tiles run in parallel CTAs rather than one after another.
-inline int latent_residual_slots(const LatentDecodeParams& p) {
+/// Most partial-result slots of the residual-window launch: one per kernel tile of the ring.
+inline int latent_residual_max_slots(const LatentDecodeParams& p) {
   return latent_has_residual_launch(p)
              ? (p.window.ring_capacity() + kernels::kLatentTile - 1) / kernels::kLatentTile
              : 0;
+}
+
+/// Slots the plan gives the residual-window launch (1 CTA per SM): one per ring tile while all
+/// its CTAs fit one wave, so that the tiles run side by side; fewer when they do not, so that a
+/// CTA loads its folded factors once for several tiles instead of queueing behind other CTAs.
+inline int latent_residual_slots(const LatentDecodeParams& p, int num_sms) {
+  const int most = latent_residual_max_slots(p);
+  if (most == 0) return 0;
+  const int hpc16 = latent_heads_per_cta(p.group_size, p.num_qo_heads / p.num_kv_heads, p.k.rank, 16);
+  const int64_t ctas = int64_t{p.batch_size} * (p.num_kv_heads / hpc16);
+  int slots = most;
+  while (slots > 1 && ctas * slots > num_sms) --slots;
+  return slots;
 }
 
 /// Whether the decode folds each query into its key factors (latent_query_fold.cuh) instead of

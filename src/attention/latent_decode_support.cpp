@@ -133,7 +133,7 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
       detail::choose_splits(base, max_seq_len, kernels::kLatentTile, ctas_per_sm, num_sms, 2.0);
   out.num_splits = choice.num_splits;
   out.tokens_per_split = choice.tokens_per_split;
-  out.extra_splits = detail::latent_residual_slots(p);
+  out.extra_splits = detail::latent_residual_slots(p, num_sms);
   out.workspace_bytes = detail::latent_workspace_layout(p, out.num_splits + out.extra_splits).total;
   *plan = out;
   return Status::Ok();

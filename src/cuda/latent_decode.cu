@@ -54,7 +54,8 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   const int ratio = p.num_qo_heads / p.num_kv_heads;
   const int hpc = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, p.k.bits);
   if (plan.num_splits < 1 || plan.tokens_per_split < 1 || plan.heads_per_cta != hpc ||
-      plan.extra_splits != detail::latent_residual_slots(p))
+      (plan.extra_splits > 0) != detail::latent_has_residual_launch(p) ||
+      plan.extra_splits > detail::latent_residual_max_slots(p))
     return Status(StatusCode::kInvalidArgument,
                   "latent_decode: plan does not match the parameters (re-run latent_decode_plan)");
   if (workspace_bytes < plan.workspace_bytes || (plan.workspace_bytes > 0 && workspace == nullptr))
@@ -176,12 +177,13 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
     LKV_CUDA_RETURN(launch_family(fold, p.head_dim, p.k.bits, kp, hpc, grid, smem, s));
   }
 
-  // Residual window of quantized caches: the fp16 kernel over the ring only, one tile per slot.
+  // Residual window of quantized caches: the fp16 kernel over the ring only.
   if (plan.extra_splits > 0) {
     const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
     kp.mode = 1;
     kp.slot_offset = plan.num_splits;
-    kp.tokens_per_split = kernels::kLatentTile;
+    const int ring_tiles = detail::latent_residual_max_slots(p);
+    kp.tokens_per_split = (ring_tiles + plan.extra_splits - 1) / plan.extra_splits * kernels::kLatentTile;
     kp.ksteps = kernels::latent_key_steps(p.k.rank, 16);
     const int smem16 = kernels::latent_smem_layout(16, p.k.rank, p.v.rank, nw).total;
     const dim3 grid16(plan.extra_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc16),

@@ -172,14 +172,19 @@ TEST(LatentDecodePlan, SplitsLongContextsAndSizesTheWorkspace) {
   EXPECT_GT(plan.num_splits, 8);
   EXPECT_GE(int64_t{plan.num_splits} * plan.tokens_per_split, 65536);
   EXPECT_EQ(plan.tokens_per_split % 64, 0);
-  EXPECT_EQ(plan.extra_splits, 3);  // ring of 128 + 16 - 1 tokens: three 64-token slots
+  // Ring of 128 + 16 - 1 tokens: three 64-token slots, as its 3 x 16 CTAs fit one wave.
+  EXPECT_EQ(plan.extra_splits, 3);
   // Split partials plus the folded query factors (MHA): fp16 and int8 [32 heads][128][256].
   EXPECT_GE(plan.workspace_bytes,
             int64_t{plan.num_splits + 3} * 32 * (256 + 1) * 4 + 32 * 128 * 256 * 3);
-  // Many sequences: one split, more slots only for the residual window.
+  // Many sequences: one split, and one residual-window slot (its CTAs fill the GPU already).
   c.p.batch_size = 256;
   ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
   EXPECT_EQ(plan.num_splits, 1);
+  EXPECT_EQ(plan.extra_splits, 1);
+  c.p.batch_size = 4;  // 4 x 16 CTAs per slot: two slots fit 132 SMs
+  ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
+  EXPECT_EQ(plan.extra_splits, 2);
   EXPECT_EQ(latent_decode_plan(c.p, 200000, 132, &plan).code(), StatusCode::kUnsupported);
   // fp16 latents of rank 256 at group size 4: two CTAs per group.
   Config f(16, 256);
