@@ -22,9 +22,13 @@ struct DecodeCombineParams {
 /// Most partial results one combine merges (plans stay below 131072 / 64 + 1).
 constexpr int kMaxCombineSlots = 4096;
 
+/// Threads of a combine CTA: one value column each for ranks up to 256.
+constexpr int kCombineThreads = 256;
+
 /// One CTA per (sequence, head).
 // static: the header is compiled into several .cu files of one library (internal linkage per TU).
-static __global__ void __launch_bounds__(128) decode_combine_kernel(const DecodeCombineParams p) {
+static __global__ void __launch_bounds__(kCombineThreads)
+    decode_combine_kernel(const DecodeCombineParams p) {
   __shared__ float weight[kMaxCombineSlots];
   __shared__ float red[2];
   const int64_t row = blockIdx.x;
@@ -49,14 +53,12 @@ static __global__ void __launch_bounds__(128) decode_combine_kernel(const Decode
   __syncthreads();
   const float m = red[0], sum = red[1];
   const float inv = m == -INFINITY ? 0.0f : 1.0f / sum;
-  // Eight slots per step with independent loads: a one-slot loop waits out one L2 latency per
-  // slot (10 us for 19 slots at batch 1).
-  constexpr int kU = 8;
+  // 32 slots per step with independent loads, so that a typical split count (<= 32) costs one
+  // L2 round trip: a loop of 8 per step waited out one round trip per 8 slots.
+  constexpr int kU = 32;
   const float* po = p.part_o + row * p.num_slots * p.dim;
   for (int d = threadIdx.x; d < p.dim; d += blockDim.x) {
-    float acc[kU];
-#pragma unroll
-    for (int k = 0; k < kU; ++k) acc[k] = 0.0f;
+    float sum_o = 0.0f;
     for (int s0 = 0; s0 < p.num_slots; s0 += kU) {
       float w[kU], v[kU];
 #pragma unroll
@@ -66,11 +68,8 @@ static __global__ void __launch_bounds__(128) decode_combine_kernel(const Decode
         v[k] = w[k] != 0.0f ? po[int64_t{s} * p.dim + d] : 0.0f;  // empty slots are never read
       }
 #pragma unroll
-      for (int k = 0; k < kU; ++k) acc[k] = fmaf(w[k], v[k], acc[k]);
+      for (int k = 0; k < kU; ++k) sum_o = fmaf(w[k], v[k], sum_o);
     }
-    float sum_o = 0.0f;
-#pragma unroll
-    for (int k = 0; k < kU; ++k) sum_o += acc[k];
     store_out(p.out, int64_t{b} * p.out_sb + int64_t{h} * p.out_sh + d, sum_o * inv, p.out_dtype);
   }
   if (threadIdx.x == 0 && p.lse != nullptr)

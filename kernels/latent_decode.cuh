@@ -63,7 +63,7 @@ struct LatentDecodeKernelParams {
   const int32_t *indptr, *indices, *seq_lens;
   int page_size;
   int page_shift = -1;  // log2(page_size) when it is a power of two, else -1
-  int mode;  // 0: pages (+ ring rows when bits = 16), 1: the residual ring only
+  int mode;             // 0: pages (+ ring rows when bits = 16), 1: the residual ring only
   int tokens_per_split, num_slots, slot_offset;
   float* part_o;    // [batch][num_qo_heads][num_slots][rank_v]
   float* part_lse;  // [batch][num_qo_heads][num_slots], log2 domain
@@ -130,9 +130,25 @@ __device__ __forceinline__ void write_empty_split(const LatentDecodeKernelParams
   }
 }
 
-template <int HD, int BITS, int HPC, bool FOLD, int KS, int MINB>
-__global__ void __launch_bounds__(HD / 16 * 32, MINB)
-    latent_decode_kernel(const LatentDecodeKernelParams p) {
+/// Block index of a CTA running in its own kernel's grid (read where used, as blockIdx).
+struct GridBlock {
+  __device__ int x() const { return blockIdx.x; }
+  __device__ int y() const { return blockIdx.y; }
+  __device__ int z() const { return blockIdx.z; }
+};
+
+/// Block index of a CTA that runs in another kernel's grid (latent_decode_wgmma_kernel).
+struct GivenBlock {
+  int bx, by, bz;
+  __device__ int x() const { return bx; }
+  __device__ int y() const { return by; }
+  __device__ int z() const { return bz; }
+};
+
+/// One CTA (split blk.x(), head block blk.y(), sequence blk.z()) of latent_decode_kernel; a
+/// device function so that the warpgroup kernel can run the fp16 residual-window CTAs in its grid.
+template <int HD, int BITS, int HPC, bool FOLD, int KS, class Block>
+__device__ __forceinline__ void latent_decode_cta(const LatentDecodeKernelParams p, Block blk) {
   constexpr int NW = HD / 16;
   constexpr int NT = NW * 32;
   constexpr int T = kLatentTile;
@@ -155,22 +171,22 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
   const LatentSmemLayout lay = latent_smem_layout(BITS, p.rank_k, p.rank_v, NW);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int r = lane / 4, c = lane % 4;
-  const int b = blockIdx.z;
+  const int b = blk.z();
   const int chunks = p.group_size / HPC;
-  const int g = blockIdx.y / chunks;
-  const int first_slot = (blockIdx.y % chunks) * HPC;
+  const int g = blk.y() / chunks;
+  const int first_slot = (blk.y() % chunks) * HPC;
   const int rows = HPC * p.ratio;
-  const int slot = p.slot_offset + blockIdx.x;
+  const int slot = p.slot_offset + blk.x();
   const bool direct = p.num_slots == 1;
 
   const int seq_len = p.seq_lens[b];
   const int qlen = quantized_len_dev(seq_len, p.residual, p.chunk);
   int lo, hi;
   if (p.mode == 0) {
-    lo = blockIdx.x * p.tokens_per_split;
+    lo = blk.x() * p.tokens_per_split;
     hi = min(lo + p.tokens_per_split, kInt ? qlen : seq_len);
   } else {  // residual ring: one tokens_per_split slice per slot
-    lo = qlen + blockIdx.x * p.tokens_per_split;
+    lo = qlen + blk.x() * p.tokens_per_split;
     hi = min(lo + p.tokens_per_split, seq_len);
   }
 
@@ -888,6 +904,12 @@ __global__ void __launch_bounds__(HD / 16 * 32, MINB)
       if (col == 0) p.part_lse[bh * p.num_slots + slot] = m_s[row] + __log2f(l_s[row]);
     }
   }
+}
+
+template <int HD, int BITS, int HPC, bool FOLD, int KS, int MINB>
+__global__ void __launch_bounds__(HD / 16 * 32, MINB)
+    latent_decode_kernel(const LatentDecodeKernelParams p) {
+  latent_decode_cta<HD, BITS, HPC, FOLD, KS>(p, GridBlock{});
 }
 
 }  // namespace latentkv::kernels

@@ -148,6 +148,18 @@ struct LatentWgSmemLayout {
 constexpr int kLatentWgZStride = 136;  ///< halves per Z-table row (odd number of 16-byte units)
 constexpr int kLatentWgPStride = 72;   ///< halves per P-tile row
 
+/// Grid of latent_decode_wgmma_kernel, linear in x: the warpgroup CTAs over the pages (main_x
+/// splits × main_y blocks of 4 heads × batch), then the fp16 CTAs of the residual window (win_x
+/// slots × win_y head blocks × batch; none when win_x = 0).
+struct LatentWgGrid {
+  int main_x, main_y, win_x, win_y, batch;
+};
+
+/// Heads per fp16 residual-window CTA run by the warpgroup kernel of k-step bucket ks (its fp16
+/// factor fragments, bucket 2·ks, fit the registers for hpc·2·ks <= 32): the value
+/// latent_heads_per_cta gives for bits 16 at group sizes divisible by 4.
+LKV_HOST_DEVICE constexpr int latent_wg_window_heads(int ks) { return ks <= 4 ? 4 : 2; }
+
 LKV_HOST_DEVICE constexpr LatentWgSmemLayout latent_wg_smem_layout(int rank_k, int rank_v) {
   LatentWgSmemLayout l{};
   const int t = kLatentTile;

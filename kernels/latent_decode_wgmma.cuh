@@ -52,9 +52,10 @@ __device__ __forceinline__ uint32_t nibble_pair_f16(uint32_t x, int u) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-template <int KS>
-__global__ void __launch_bounds__(kLatentWgThreads, 1)
-    latent_decode_wgmma_kernel(const LatentDecodeKernelParams p) {
+/// One warpgroup-form CTA (split blk.x(), block of 4 heads blk.y(), sequence blk.z()).
+template <int KS, class Block>
+__device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernelParams p,
+                                                        Block blk) {
 #if LKV_HAS_WGMMA
   constexpr int HD = 128;
   constexpr int HPC = kLatentWgHeads;
@@ -66,15 +67,15 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
   const LatentWgSmemLayout lay = latent_wg_smem_layout(p.rank_k, p.rank_v);
   const int tid = threadIdx.x, wg = tid / 128, wtid = tid % 128;
   const int warp = wtid / 32, lane = tid % 32, r = lane / 4, c = lane % 4;
-  const int b = blockIdx.z;
+  const int b = blk.z();
   const int chunks = p.group_size / HPC;
-  const int g = blockIdx.y / chunks;
-  const int first_slot = (blockIdx.y % chunks) * HPC;
-  const int slot = p.slot_offset + blockIdx.x;
+  const int g = blk.y() / chunks;
+  const int first_slot = (blk.y() % chunks) * HPC;
+  const int slot = p.slot_offset + blk.x();
   const bool direct = p.num_slots == 1;
   const int seq_len = p.seq_lens[b];
   const int qlen = quantized_len_dev(seq_len, p.residual, p.chunk);
-  const int lo = blockIdx.x * p.tokens_per_split;
+  const int lo = blk.x() * p.tokens_per_split;
   const int hi = min(lo + p.tokens_per_split, qlen);
   int kv_head[HPC];
 #pragma unroll
@@ -462,6 +463,24 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
     }
   }
 #endif
+}
+
+/// The warpgroup form over the pages, with the residual window's fp16 CTAs (latent_decode_cta,
+/// latent_wg_window_heads per CTA) in the same grid: they run on the SMs the page CTAs leave
+/// free instead of in a launch of their own after them.
+template <int KS>
+__global__ void __launch_bounds__(kLatentWgThreads, 1)
+    latent_decode_wgmma_kernel(const LatentDecodeKernelParams p, const LatentDecodeKernelParams pw,
+                               const LatentWgGrid grid) {
+  const int id = blockIdx.x, main_xy = grid.main_x * grid.main_y;
+  if (id < main_xy * grid.batch) {
+    latent_decode_wgmma_cta<KS>(
+        p, GivenBlock{id % grid.main_x, id % main_xy / grid.main_x, id / main_xy});
+  } else {
+    const int w = id - main_xy * grid.batch, win_xy = grid.win_x * grid.win_y;
+    latent_decode_cta<128, 16, latent_wg_window_heads(KS), true, 2 * KS>(
+        pw, GivenBlock{w % grid.win_x, w % win_xy / grid.win_x, w / win_xy});
+  }
 }
 
 }  // namespace latentkv::kernels

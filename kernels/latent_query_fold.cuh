@@ -38,7 +38,7 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
     qh = load_q(p.q, qoff + d + half, p.q_bf16) * p.q_scale;
   };
   // U_d, V_d at rank elements 8·c8 .. 8·c8 + 7.
-  auto fold = [&](int d, int c8, float ql, float qh, float (&u)[8], float (&v)[8]) {
+  auto fold = [&](int d, int c8, float ql, float qh, float(&u)[8], float(&v)[8]) {
     const uint4 lo = *reinterpret_cast<const uint4*>(bk + int64_t{d} * rank + 8 * c8);
     const uint4 hi = *reinterpret_cast<const uint4*>(bk + int64_t{d + half} * rank + 8 * c8);
     const __half* l = reinterpret_cast<const __half*>(&lo);
@@ -50,7 +50,7 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
       v[k] = fmaf(qh, a, -(ql * c));
     }
   };
-  auto pack8_f16 = [](const float (&x)[8]) {
+  auto pack8_f16 = [](const float(&x)[8]) {
     uint4 o;
     uint32_t* w = reinterpret_cast<uint32_t*>(&o);
 #pragma unroll
@@ -80,7 +80,7 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
   const float beta = amax > 0.0f ? amax / 127.0f : 1.0f;
   int8_t* w8 = p.w8 + bh * hd * rank;
   // Second pass over the same B rows (L1 hits): int8 codes and their row sums.
-  auto quantize8 = [&](const float (&x)[8], int& sum) {
+  auto quantize8 = [&](const float(&x)[8], int& sum) {
     uint32_t w[2] = {0u, 0u};
 #pragma unroll
     for (int k = 0; k < 8; ++k) {

@@ -38,7 +38,8 @@ inline int latent_residual_max_slots(const LatentDecodeParams& p) {
 inline int latent_residual_slots(const LatentDecodeParams& p, int num_sms) {
   const int most = latent_residual_max_slots(p);
   if (most == 0) return 0;
-  const int hpc16 = latent_heads_per_cta(p.group_size, p.num_qo_heads / p.num_kv_heads, p.k.rank, 16);
+  const int hpc16 =
+      latent_heads_per_cta(p.group_size, p.num_qo_heads / p.num_kv_heads, p.k.rank, 16);
   const int64_t ctas = int64_t{p.batch_size} * (p.num_kv_heads / hpc16);
   int slots = most;
   while (slots > 1 && ctas * slots > num_sms) --slots;

@@ -11,7 +11,9 @@ namespace latentkv::detail {
 inline cudaError_t launch_decode_combine(const kernels::DecodeCombineParams& p, int64_t rows,
                                          cudaStream_t stream) {
   if (p.num_slots > kernels::kMaxCombineSlots) return cudaErrorInvalidValue;
-  kernels::decode_combine_kernel<<<static_cast<unsigned>(rows), 128, 0, stream>>>(p);
+  kernels::
+      decode_combine_kernel<<<static_cast<unsigned>(rows), kernels::kCombineThreads, 0, stream>>>(
+          p);
   return cudaGetLastError();
 }
 

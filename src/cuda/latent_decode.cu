@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "attention/latent_decode_config.h"
 #include "cuda/cuda_status.h"
 #include "cuda/decode_combine.h"
@@ -169,26 +171,37 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.ksteps = kernels::latent_key_steps(p.k.rank, p.k.bits);
   const dim3 grid(plan.num_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc),
                   p.batch_size);
+  // Residual window of quantized caches: the fp16 kernel over the ring only, in slots after the
+  // page splits.
+  kernels::LatentDecodeKernelParams kpw = kp;
+  const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
+  const dim3 grid16(plan.extra_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc16),
+                    p.batch_size);
+  const int smem16 = kernels::latent_smem_layout(16, p.k.rank, p.v.rank, nw).total;
+  if (plan.extra_splits > 0) {
+    kpw.mode = 1;
+    kpw.slot_offset = plan.num_splits;
+    const int ring_tiles = detail::latent_residual_max_slots(p);
+    kpw.tokens_per_split =
+        (ring_tiles + plan.extra_splits - 1) / plan.extra_splits * kernels::kLatentTile;
+    kpw.ksteps = kernels::latent_key_steps(p.k.rank, 16);
+  }
   if (detail::latent_uses_wgmma(p)) {
-    const int smem = kernels::latent_wg_smem_layout(p.k.rank, p.v.rank).total;
-    LKV_CUDA_RETURN(detail::launch_latent_decode_wgmma(kp, grid, smem, s));
+    // One launch: the window CTAs run on the SMs the page CTAs leave free.
+    if (plan.extra_splits > 0 &&
+        hpc16 != kernels::latent_wg_window_heads(kernels::latent_key_step_bucket(kp.ksteps)))
+      return Status(StatusCode::kInternal, "latent_decode: residual-window heads per CTA mismatch");
+    const kernels::LatentWgGrid wg{static_cast<int>(grid.x), static_cast<int>(grid.y),
+                                   static_cast<int>(grid16.x), static_cast<int>(grid16.y),
+                                   p.batch_size};
+    const int smem = std::max(kernels::latent_wg_smem_layout(p.k.rank, p.v.rank).total,
+                              plan.extra_splits > 0 ? smem16 : 0);
+    LKV_CUDA_RETURN(detail::launch_latent_decode_wgmma(kp, kpw, wg, smem, s));
   } else {
     const int smem = kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total;
     LKV_CUDA_RETURN(launch_family(fold, p.head_dim, p.k.bits, kp, hpc, grid, smem, s));
-  }
-
-  // Residual window of quantized caches: the fp16 kernel over the ring only.
-  if (plan.extra_splits > 0) {
-    const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
-    kp.mode = 1;
-    kp.slot_offset = plan.num_splits;
-    const int ring_tiles = detail::latent_residual_max_slots(p);
-    kp.tokens_per_split = (ring_tiles + plan.extra_splits - 1) / plan.extra_splits * kernels::kLatentTile;
-    kp.ksteps = kernels::latent_key_steps(p.k.rank, 16);
-    const int smem16 = kernels::latent_smem_layout(16, p.k.rank, p.v.rank, nw).total;
-    const dim3 grid16(plan.extra_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc16),
-                      p.batch_size);
-    LKV_CUDA_RETURN(launch_family(fold, p.head_dim, 16, kp, hpc16, grid16, smem16, s));
+    if (plan.extra_splits > 0)
+      LKV_CUDA_RETURN(launch_family(fold, p.head_dim, 16, kpw, hpc16, grid16, smem16, s));
   }
 
   if (slots > 1) {

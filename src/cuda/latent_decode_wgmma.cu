@@ -10,8 +10,9 @@ namespace latentkv::detail {
 namespace {
 
 template <int KS>
-cudaError_t launch_ks(const kernels::LatentDecodeKernelParams& kp, dim3 grid, int smem,
-                      cudaStream_t stream) {
+cudaError_t launch_ks(const kernels::LatentDecodeKernelParams& kp,
+                      const kernels::LatentDecodeKernelParams& kpw,
+                      const kernels::LatentWgGrid& grid, int smem, cudaStream_t stream) {
   static std::once_flag once;
   static cudaError_t attr = cudaSuccess;
   // Raised once per instantiation (not a stream operation, so never inside a graph capture after
@@ -21,7 +22,11 @@ cudaError_t launch_ks(const kernels::LatentDecodeKernelParams& kp, dim3 grid, in
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
   });
   if (attr != cudaSuccess) return attr;
-  kernels::latent_decode_wgmma_kernel<KS><<<grid, kernels::kLatentWgThreads, smem, stream>>>(kp);
+  const int64_t ctas =
+      int64_t{grid.batch} * (int64_t{grid.main_x} * grid.main_y + int64_t{grid.win_x} * grid.win_y);
+  if (ctas > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  kernels::latent_decode_wgmma_kernel<KS>
+      <<<static_cast<unsigned>(ctas), kernels::kLatentWgThreads, smem, stream>>>(kp, kpw, grid);
   return cudaGetLastError();
 }
 
@@ -56,15 +61,17 @@ bool latent_uses_wgmma(const LatentDecodeParams& p) {
          latent_wgmma_available();
 }
 
-cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp, dim3 grid,
-                                       int smem, cudaStream_t stream) {
+cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp,
+                                       const kernels::LatentDecodeKernelParams& kpw,
+                                       const kernels::LatentWgGrid& grid, int smem,
+                                       cudaStream_t stream) {
   switch (kernels::latent_key_step_bucket(kp.ksteps)) {
     case 2:
-      return launch_ks<2>(kp, grid, smem, stream);
+      return launch_ks<2>(kp, kpw, grid, smem, stream);
     case 4:
-      return launch_ks<4>(kp, grid, smem, stream);
+      return launch_ks<4>(kp, kpw, grid, smem, stream);
     case 8:
-      return launch_ks<8>(kp, grid, smem, stream);
+      return launch_ks<8>(kp, kpw, grid, smem, stream);
     default:
       return cudaErrorInvalidValue;
   }

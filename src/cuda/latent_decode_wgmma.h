@@ -16,9 +16,13 @@ bool latent_wgmma_available();
 /// latent_wgmma_available).
 bool latent_uses_wgmma(const LatentDecodeParams& p);
 
-/// Launches latent_decode_wgmma_kernel over `grid` (splits, head blocks of 4, batch) with `smem`
-/// bytes of dynamic shared memory (latent_wg_smem_layout); kp.ksteps = rank_k / 32 <= 8.
-cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp, dim3 grid,
-                                       int smem, cudaStream_t stream);
+/// Launches latent_decode_wgmma_kernel: the page CTAs of `kp` and, when grid.win_x > 0, the
+/// residual window's fp16 CTAs of `kpw` (mode 1, latent_wg_window_heads per CTA) in one grid,
+/// with `smem` bytes of dynamic shared memory (the larger of the two layouts);
+/// kp.ksteps = rank_k / 32 <= 8.
+cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp,
+                                       const kernels::LatentDecodeKernelParams& kpw,
+                                       const kernels::LatentWgGrid& grid, int smem,
+                                       cudaStream_t stream);
 
 }  // namespace latentkv::detail
