@@ -104,7 +104,7 @@ typedef struct lkv_decode_plan {
   int32_t num_splits;   /* token ranges per (sequence, head block) */
   int32_t tokens_per_split;
   int32_t heads_per_cta;
-  int32_t extra_splits;    /* partial results of the residual-window launch */
+  int32_t extra_splits;    /* partial results of the residual window's CTAs */
   int64_t workspace_bytes; /* device workspace the run needs (may be 0) */
 } lkv_decode_plan;
 

@@ -32,9 +32,10 @@ inline int latent_residual_max_slots(const LatentDecodeParams& p) {
              : 0;
 }
 
-/// Slots the plan gives the residual-window launch (1 CTA per SM): one per ring tile while all
-/// its CTAs fit one wave, so that the tiles run side by side; fewer when they do not, so that a
-/// CTA loads its folded factors once for several tiles instead of queueing behind other CTAs.
+/// Slots the plan gives the residual window (fp16 CTAs, 1 per SM; on Hopper they run in the
+/// warpgroup kernel's grid after the page CTAs): one per ring tile while all its CTAs fit one
+/// wave, so that the tiles run side by side; fewer when they do not, so that a CTA loads its
+/// folded factors once for several tiles instead of queueing behind other CTAs.
 inline int latent_residual_slots(const LatentDecodeParams& p, int num_sms) {
   const int most = latent_residual_max_slots(p);
   if (most == 0) return 0;

@@ -55,7 +55,7 @@ struct DecodePlan {
   int num_splits = 1;           ///< token ranges per (sequence, head block)
   int tokens_per_split = 0;     ///< multiple of the kernel's token tile
   int heads_per_cta = 1;        ///< KV heads handled by one CTA (latent decode: of one group)
-  int extra_splits = 0;         ///< partial results written by a second launch (residual window)
+  int extra_splits = 0;         ///< partial results of the residual window's CTAs (latent decode)
   int64_t workspace_bytes = 0;  ///< caller-owned device workspace needed by run()
 };
 
