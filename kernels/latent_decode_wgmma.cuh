@@ -5,7 +5,7 @@
 // registers, so only 8 warps fit per SM and each warp unpacks every code of the tile for its own
 // 16 head dims; it stays latency-bound. Here the int8 folded factors W8 of the 4 heads live in
 // shared memory as the wgmma B operand, and each warp only unpacks the codes of its own 16 tokens
-// (the A operand of m64n128k32, in registers). Every accumulator element is then a (token, RoPE
+// (the A operand of m64n64k32, in registers). Every accumulator element is then a (token, RoPE
 // pair, cos|sin) product, so the whole score of a (token, head) is formed inside one warp.
 //
 // CTA = (sequence, 4 heads of a group, token split) = 2 warpgroups. Warpgroup q takes tiles
@@ -147,11 +147,12 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   const int code_chunks = (lv ? lay.v_copy : lay.k_copy) / 16;  // 2..8
   const int code_dst = lv ? T * lay.k_sstride + lrow * lay.v_sstride : lrow * lay.k_sstride;
   const int sz_dst = T * (lay.k_sstride + lay.v_sstride) + (lv ? T : 0) * 4 + lrow * 4;
-  // Page of this thread's row in the warpgroup's i-th tile (-1 past the end), loaded one tile
-  // ahead and kept 32-bit until load_tile uses it, so that the load's latency is not waited out
-  // where it is issued.
+  // Token of this thread's row in the warpgroup's i-th tile.
+  auto row_pos = [&](int i) { return lo + (wg + 2 * i) * T + lrow; };
+  // Page of that row (-1 past the end), loaded one tile ahead and kept 32-bit until load_tile
+  // uses it, so that the load's latency is not waited out where it is issued.
   auto row_page = [&](int i) -> int {
-    const int pos = lo + (wg + 2 * i) * T + lrow;
+    const int pos = row_pos(i);
     int page = -1;
     if (i < my_tiles && pos < hi) page = pages[page_of(pos, p)];
     return page;
@@ -160,7 +161,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     uint8_t* st = stages + (i % kLatentWgStages) * lay.stage_bytes;
     const bool in = page >= 0;
     // A row past the end is zero-filled from a valid address (page 0, slot 0).
-    const int64_t sl = in ? slot_of(lo + (wg + 2 * i) * T + lrow, p) : 0;
+    const int64_t sl = in ? slot_of(row_pos(i), p) : 0;
     const int64_t pg = in ? page : 0;
     const uint8_t* src = code_src + pg * code_ps + sl * code_ts;
     // Pinned: otherwise ptxas rebuilds the address from the kernel parameters for every copy.

@@ -20,12 +20,13 @@ inline int latent_heads_per_cta(int group_size, int ratio, int rank_k, int bits)
   return 0;
 }
 
-/// Whether the residual-window launch is needed (bits < 16 with a non-empty ring).
+/// Whether the residual window needs fp16 CTAs of its own (bits < 16 with a non-empty ring): a
+/// launch of their own, or CTAs in the warpgroup kernel's grid.
 inline bool latent_has_residual_launch(const LatentDecodeParams& p) {
   return p.k.bits < 16 && p.window.ring_capacity() > 0;
 }
 
-/// Most partial-result slots of the residual-window launch: one per kernel tile of the ring.
+/// Most partial-result slots of the residual window's CTAs: one per kernel tile of the ring.
 inline int latent_residual_max_slots(const LatentDecodeParams& p) {
   return latent_has_residual_launch(p)
              ? (p.window.ring_capacity() + kernels::kLatentTile - 1) / kernels::kLatentTile
