@@ -181,13 +181,28 @@ static __global__ void __launch_bounds__(kElemThreads)
 
 /// One CTA per row. Same arithmetic as detail::rms_norm() of the CPU forward pass: the sum of
 /// squares in double, inv = float(1 / sqrt(double(float(ss / d)) + eps)), out = (x * inv) * w.
+/// Rows of a multiple of 4 floats on 16-byte addresses are read as float4, 4 per thread in
+/// flight: one element at a time, a 4096-wide row (one decode token) waited out 16 dependent
+/// global loads per thread, 12 us per call on an H100.
 static __global__ void __launch_bounds__(kNormThreads)
     rms_norm_kernel(const float* x, const float* weight, int d, float eps, uint16_t* out) {
   __shared__ double smem[32];
   const int64_t i = blockIdx.x;
   const float* xi = x + i * d;
+  uint16_t* oi = out + i * d;
+  const bool vec = d % 4 == 0 && reinterpret_cast<uintptr_t>(xi) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(weight) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(oi) % 8 == 0;
+  const int d4 = vec ? d / 4 : 0;
+  const float4* x4 = reinterpret_cast<const float4*>(xi);
   double ss = 0.0;
-  for (int j = threadIdx.x; j < d; j += blockDim.x) {
+#pragma unroll 4
+  for (int j = threadIdx.x; j < d4; j += blockDim.x) {
+    const float4 v = x4[j];
+    ss += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y +
+          static_cast<double>(v.z) * v.z + static_cast<double>(v.w) * v.w;
+  }
+  for (int j = 4 * d4 + threadIdx.x; j < d; j += blockDim.x) {
     const double v = xi[j];
     ss += v * v;
   }
@@ -195,8 +210,16 @@ static __global__ void __launch_bounds__(kNormThreads)
   const float mean = static_cast<float>(ss / d);
   const float inv =
       static_cast<float>(1.0 / sqrt(static_cast<double>(mean) + static_cast<double>(eps)));
-  uint16_t* oi = out + i * d;
-  for (int j = threadIdx.x; j < d; j += blockDim.x)
+  const float4* w4 = reinterpret_cast<const float4*>(weight);
+#pragma unroll 4
+  for (int j = threadIdx.x; j < d4; j += blockDim.x) {
+    const float4 v = x4[j], w = w4[j];
+    const uint2 h = make_uint2(
+        float_to_half((v.x * inv) * w.x) | uint32_t{float_to_half((v.y * inv) * w.y)} << 16,
+        float_to_half((v.z * inv) * w.z) | uint32_t{float_to_half((v.w * inv) * w.w)} << 16);
+    reinterpret_cast<uint2*>(oi)[j] = h;
+  }
+  for (int j = 4 * d4 + threadIdx.x; j < d; j += blockDim.x)
     oi[j] = float_to_half((xi[j] * inv) * weight[j]);
 }
 
