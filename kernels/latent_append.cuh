@@ -1,13 +1,15 @@
 // Latent append kernels (design §4); host side in src/cuda/latent_append.cu.
 //
 // After the projection GEMM, for every (sequence, K/V group):
-//   latent_flush_kernel: positions [quantized_len(T), quantized_len(T + n)) are rounded to fp16
+//   latent_store_kernel: positions [quantized_len(T), quantized_len(T + n)) are rounded to fp16
 //     (read from the ring when already cached, else from the new fp32 latents) and quantized into
 //     their page exactly as quantize_latent() does (fp16 RNE zero = min and scale =
 //     (max - min) / (2^bits - 1) with IEEE division, code = clamp(rint((x - zero) / scale)),
 //     LSB-first packing); bits = 16 stores the fp16 latent;
-//   latent_ring_kernel: new positions that stay in the window go to ring slot pos % capacity;
-//   latent_lengths_kernel: seq_lens_out[b] = T + n.
+//   then, in the same CTA, new positions that stay in the window go to
+//     ring slot pos % capacity (after the flush: a flushed position may share its ring slot with
+//     a new one), and CTA (b, 0) sets seq_lens_out[b] = T + n unless seq_lens_out is seq_lens
+//     (then latent_lengths_kernel does it after every CTA has read the old lengths).
 // One warp per token row; lane l owns the 8-channel chunks l, l+32, ... of the latent, and every
 // 8-channel chunk packs to exactly `bits` bytes, so lanes write their bytes independently.
 // This file must be compiled without fast-math (IEEE division and rint are part of the spec).
@@ -48,9 +50,8 @@ __device__ __forceinline__ int64_t append_qlen(int64_t t, int residual, int chun
   return t < residual ? 0 : int64_t{chunk} * ((t - residual) / chunk);
 }
 
-/// grid (batch, 2*num_groups): y < num_groups is key group y, else value group y - num_groups.
-__global__ void __launch_bounds__(kAppendWarps * 32)
-    latent_flush_kernel(const LatentAppendKernelParams p) {
+/// Flush of one CTA of latent_store_kernel.
+__device__ __forceinline__ void latent_flush_rows(const LatentAppendKernelParams& p) {
   __shared__ float row_buf[kAppendWarps][kAppendMaxRank];
   __shared__ float qscale[kAppendWarps][kAppendMaxRank / 8],
       qzero[kAppendWarps][kAppendMaxRank / 8];
@@ -128,9 +129,8 @@ __global__ void __launch_bounds__(kAppendWarps * 32)
   }
 }
 
-/// grid (batch, 2*num_groups): new positions that stay in the fp16 window.
-__global__ void __launch_bounds__(kAppendWarps * 32)
-    latent_ring_kernel(const LatentAppendKernelParams p) {
+/// Ring writes of one CTA of latent_store_kernel: new positions that stay in the fp16 window.
+__device__ __forceinline__ void latent_ring_rows(const LatentAppendKernelParams& p) {
   const int b = blockIdx.x;
   const bool is_v = blockIdx.y >= p.num_groups;
   const int g = is_v ? blockIdx.y - p.num_groups : blockIdx.y;
@@ -146,6 +146,21 @@ __global__ void __launch_bounds__(kAppendWarps * 32)
     __half* dst =
         reinterpret_cast<__half*>(v.ring + b * v.rs + g * v.rgs + (pos % p.ring_cap) * v.rts);
     for (int c = lane; c < v.rank; c += 32) dst[c] = __float2half_rn(src[c]);
+  }
+}
+
+/// grid (batch, 2*num_groups): y < num_groups is key group y, else value group y - num_groups.
+/// `ring`: the window has slots; `lengths`: seq_lens_out is not seq_lens.
+__global__ void __launch_bounds__(kAppendWarps * 32)
+    latent_store_kernel(const LatentAppendKernelParams p, bool ring, bool lengths) {
+  latent_flush_rows(p);
+  if (ring) {
+    __syncthreads();
+    latent_ring_rows(p);
+  }
+  if (lengths && blockIdx.y == 0 && threadIdx.x == 0) {
+    const int b = blockIdx.x;
+    p.seq_lens_out[b] = p.seq_lens[b] + p.append_indptr[b + 1] - p.append_indptr[b];
   }
 }
 

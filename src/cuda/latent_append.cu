@@ -51,15 +51,16 @@ Status latent_append_store_run(const LatentAppendParams& p, const float* latents
   kp.seq_lens_out = p.seq_lens_out;
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const dim3 grid(p.batch_size, 2 * p.num_groups);
-  // Flush before the ring is rewritten: a flushed position may share its ring slot with a new one.
-  kernels::latent_flush_kernel<<<grid, kernels::kAppendWarps * 32, 0, s>>>(kp);
+  // One launch for flush, ring and lengths (a decode step appends per layer, so launches count);
+  // lengths written in place need a launch of their own after every CTA has read them.
+  const bool in_place = p.seq_lens_out == p.pages.seq_lens;
+  kernels::latent_store_kernel<<<grid, kernels::kAppendWarps * 32, 0, s>>>(
+      kp, p.window.ring_capacity() > 0, !in_place);
   LKV_CUDA_RETURN(cudaGetLastError());
-  if (p.window.ring_capacity() > 0) {
-    kernels::latent_ring_kernel<<<grid, kernels::kAppendWarps * 32, 0, s>>>(kp);
+  if (in_place) {
+    kernels::latent_lengths_kernel<<<(p.batch_size + 127) / 128, 128, 0, s>>>(kp, p.batch_size);
     LKV_CUDA_RETURN(cudaGetLastError());
   }
-  kernels::latent_lengths_kernel<<<(p.batch_size + 127) / 128, 128, 0, s>>>(kp, p.batch_size);
-  LKV_CUDA_RETURN(cudaGetLastError());
   return Status::Ok();
 }
 

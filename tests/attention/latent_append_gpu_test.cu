@@ -1,6 +1,6 @@
-// GPU test of the latent append (cuBLAS projection + quantize/pack/ring kernels): after every
-// append the device cache must equal, byte for byte, the CPU reference store fed with the same
-// fp32 latents; the projection itself is checked against a double-precision GEMM.
+// GPU test of the latent append (cuBLAS projection + the quantize/pack/ring/lengths kernel): after
+// every append the device cache must equal, byte for byte, the CPU reference store fed with the
+// same fp32 latents; the projection itself is checked against a double-precision GEMM.
 #include <cublas_v2.h>
 #include <gtest/gtest.h>
 
@@ -87,7 +87,12 @@ void run_case(const AppendCase& c) {
     dp.pages.indptr = d_indptr.get();
     dp.pages.indices = d_indices.get();
     dp.pages.seq_lens = d_lens.get();
-    dp.seq_lens_out = d_lens.get();
+    // Even steps update the lengths in place (latent_lengths_kernel after the store), odd steps
+    // into another array (written by the store kernel itself).
+    const bool in_place = step % 2 == 0;
+    const std::vector<int32_t> lens_before = host.seq_lens;
+    DeviceBuffer<int32_t> d_lens_out(host.seq_lens);
+    dp.seq_lens_out = in_place ? d_lens.get() : d_lens_out.get();
     const int64_t ws_bytes = latent_append_workspace_bytes(dp, std::max(n_tokens, 1));
     DeviceBuffer<uint8_t> ws(ws_bytes);
     LKV_ASSERT_OK(latent_append_run(dp, cublas, ws.get(), ws_bytes, nullptr));
@@ -104,7 +109,14 @@ void run_case(const AppendCase& c) {
 
     // The store, bit-exact against the CPU specification fed with the GPU's latents.
     reference::latent_append_store(hp, gpu_latents, total);
-    EXPECT_EQ(d_lens.download(), host.seq_lens);
+    if (in_place) {
+      EXPECT_EQ(d_lens.download(), host.seq_lens);
+    } else {
+      EXPECT_EQ(d_lens.download(), lens_before) << "input lengths changed";
+      EXPECT_EQ(d_lens_out.download(), host.seq_lens);
+      LKV_ASSERT_CUDA(cudaMemcpy(d_lens.get(), d_lens_out.get(), host.seq_lens.size() * 4,
+                                 cudaMemcpyDeviceToDevice));
+    }
     EXPECT_TRUE(kc.download() == host.k_codes) << "key codes differ";
     EXPECT_TRUE(vc.download() == host.v_codes) << "value codes differ";
     if (c.bits < 16) {
