@@ -126,14 +126,29 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
   // Pages hold at most max_seq_len tokens; a split's fixed cost (factor fragments, pipeline fill)
   // is about two tiles.
   const int nw = kernels::latent_num_warps(p.head_dim);
-  const int ctas_per_sm = kernels::latent_ctas_per_sm(
-      detail::latent_uses_fold(p), out.heads_per_cta, kernels::latent_key_steps(p.k.rank, p.k.bits),
-      kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total);
-  const auto choice =
-      detail::choose_splits(base, max_seq_len, kernels::kLatentTile, ctas_per_sm, num_sms, 2.0);
+  // The warpgroup form (sm_90a; decided by shape here, the device is not asked) runs one CTA per
+  // SM, with the residual window's CTAs after the page CTAs in its grid: they trail the splits.
+  const bool wg =
+      detail::latent_uses_fold(p) &&
+      kernels::latent_wg_takes(p.head_dim, p.k.bits, out.heads_per_cta, p.k.rank, p.v.rank);
+  const int ctas_per_sm =
+      wg ? 1
+         : kernels::latent_ctas_per_sm(
+               detail::latent_uses_fold(p), out.heads_per_cta,
+               kernels::latent_key_steps(p.k.rank, p.k.bits),
+               kernels::latent_smem_layout(p.k.bits, p.k.rank, p.v.rank, nw).total);
+  out.extra_splits = detail::latent_residual_slots(p, num_sms);
+  detail::TrailingCtas trailing;
+  if (wg && out.extra_splits > 0) {
+    const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
+    const int ring_tiles = detail::latent_residual_max_slots(p);
+    trailing.ctas = int64_t{out.extra_splits} * p.batch_size * (p.num_kv_heads / hpc16);
+    trailing.cost_tiles = (ring_tiles + out.extra_splits - 1) / out.extra_splits + 2.0;
+  }
+  const auto choice = detail::choose_splits(base, max_seq_len, kernels::kLatentTile, ctas_per_sm,
+                                            num_sms, 2.0, trailing);
   out.num_splits = choice.num_splits;
   out.tokens_per_split = choice.tokens_per_split;
-  out.extra_splits = detail::latent_residual_slots(p, num_sms);
   out.workspace_bytes = detail::latent_workspace_layout(p, out.num_splits + out.extra_splits).total;
   *plan = out;
   return Status::Ok();

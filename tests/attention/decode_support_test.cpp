@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/split_planner.h"
 #include "latent_decode_layout.h"
 #include "latentkv/attention/latent_append.h"
 #include "latentkv/attention/latent_decode.h"
@@ -191,6 +192,26 @@ TEST(LatentDecodePlan, SplitsLongContextsAndSizesTheWorkspace) {
   ASSERT_TRUE(latent_decode_plan(f.p, 1024, 132, &plan).ok());
   EXPECT_EQ(plan.heads_per_cta, 2);
   EXPECT_EQ(plan.extra_splits, 0);
+}
+
+// The warpgroup form runs the residual window's CTAs after the page CTAs in one grid, one CTA
+// per SM. At b1 4K (4 tiles per split) the 24 window CTAs would queue on the 4 SMs that 16 x 8
+// page CTAs leave free; the plan takes fewer splits so that both kinds fit one wave. At 64K a
+// page CTA lasts long enough for the free SMs to run the window CTAs in turn.
+TEST(LatentDecodePlan, LeavesRoomForTheWindowCtasOfShortContexts) {
+  EXPECT_EQ(detail::choose_splits(8, 4096, 64, 1, 132, 2.0).num_splits, 16);
+  EXPECT_EQ(detail::choose_splits(8, 4096, 64, 1, 132, 2.0, {24, 3.0}).num_splits, 13);
+  EXPECT_EQ(detail::choose_splits(8, 65536, 64, 1, 132, 2.0, {24, 3.0}).num_splits, 16);
+  for (int rank : {128, 256}) {
+    Config c(4, rank);
+    DecodePlan plan;
+    ASSERT_TRUE(latent_decode_plan(c.p, 4096, 132, &plan).ok());
+    EXPECT_EQ(plan.extra_splits, 3);
+    EXPECT_LE((plan.num_splits + plan.extra_splits) * 8, 132) << "rank " << rank;
+    EXPECT_GE(int64_t{plan.num_splits} * plan.tokens_per_split, 4096);
+    ASSERT_TRUE(latent_decode_plan(c.p, 65536, 132, &plan).ok());
+    EXPECT_EQ(plan.num_splits, 16) << "rank " << rank;
+  }
 }
 
 TEST(LatentDecodePlan, SmallFoldedFragmentsPlanTwoCtasPerSm) {
