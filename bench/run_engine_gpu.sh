@@ -33,7 +33,8 @@ fi
 if has build; then
   deps=()
   [ -d .carry/cuda-deps/usr ] && deps=(-DCMAKE_PREFIX_PATH="$PWD/.carry/cuda-deps/usr")
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a "${deps[@]}" \
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
+    -DLATENTKV_BUILD_EXAMPLES=ON "${deps[@]}" \
     >"$DEST/cmake.log" 2>&1 || { tail -20 "$DEST/cmake.log"; exit 1; }
   cmake --build "$BUILD" -j"$(nproc)" >"$DEST/build.log" 2>&1 ||
     { grep -E "error|Error" -A3 "$DEST/build.log" | head -60; exit 1; }
