@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "cuda/cuda_status.h"
+#include "decode_gemv.cuh"
 #include "engine/model_ops.h"
 #include "model_ops.cuh"
 
@@ -85,6 +86,42 @@ Status rope_run(uint16_t* x, int n, int num_heads, int head_dim, int64_t row_str
   kernels::
       rope_kernel<<<grid_for(total, kernels::kElemThreads), kernels::kElemThreads, 0, stream>>>(
           x, num_heads, half, row_stride, positions, inv_freq, total);
+  LKV_CUDA_RETURN(cudaGetLastError());
+  return Status::Ok();
+}
+
+bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
+                       int k) {
+  const auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return m >= 1 && m <= kernels::kGemvMaxRows && k > 0 && k % 32 == 0 && ldx % 8 == 0 &&
+         ldw % 8 == 0 && ldx >= k && ldw >= k && aligned16(x) && aligned16(w);
+}
+
+Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
+                       int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream) {
+  constexpr const char* kOp = "decode_gemv_run";
+  LKV_OP_CHECK(n >= 0, kOp, "n must be >= 0, got ", n);
+  LKV_OP_CHECK(decode_gemv_takes(x, ldx, w, ldw, m, k), kOp,
+               "needs 1 <= m <= 8, k % 32 == 0, ldx / ldw multiples of 8 and >= k, 16-byte "
+               "aligned x and w; got m ",
+               m, ", k ", k, ", ldx ", ldx, ", ldw ", ldw);
+  LKV_OP_CHECK(y != nullptr && ldy >= n, kOp, "y must not be null and ldy >= n");
+  LKV_OP_CHECK(std::isfinite(beta), kOp, "beta must be finite");
+  if (n == 0) return Status::Ok();
+  kernels::DecodeGemvParams p{};
+  p.x = reinterpret_cast<const __half*>(x);
+  p.ldx = ldx;
+  p.w = reinterpret_cast<const __half*>(w);
+  p.ldw = ldw;
+  p.y = y;
+  p.ldy = ldy;
+  p.y_f32 = y_f32 ? 1 : 0;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.beta = beta;
+  kernels::decode_gemv_kernel<<<(n + 15) / 16, kernels::kGemvWarps * 32, 0,
+                                reinterpret_cast<cudaStream_t>(stream)>>>(p);
   LKV_CUDA_RETURN(cudaGetLastError());
   return Status::Ok();
 }

@@ -251,6 +251,63 @@ std::vector<float> special_logits(int n, int vocab, int64_t stride, std::mt19937
   return x;
 }
 
+// The decode step's projections: every activation-row count the kernel takes, fp32 and fp16
+// outputs, overwrite and accumulate (the residual adds), row counts that are not a multiple of
+// 16, k with fewer 32-wide blocks than warps, and padded leading dimensions.
+TEST(ModelOpsGpu, DecodeGemv) {
+  LKV_REQUIRE_GPU();
+  std::mt19937 rng(9);
+  struct Shape {
+    int m, n, k;
+    int64_t pad;
+  };
+  for (const Shape sh : {Shape{1, 4096, 4096, 0}, Shape{3, 37, 96, 8}, Shape{8, 300, 1056, 0},
+                         Shape{5, 16, 32, 16}}) {
+    for (bool y_f32 : {true, false}) {
+      for (float beta : {0.0f, 1.0f}) {
+        SCOPED_TRACE(::testing::Message() << "m=" << sh.m << " n=" << sh.n << " k=" << sh.k
+                                          << " f32=" << y_f32 << " beta=" << beta);
+        const int64_t ldx = sh.k + sh.pad, ldw = sh.k + sh.pad, ldy = sh.n + 3;
+        const std::vector<uint16_t> x = random_half(sh.m * ldx, rng, 1.0f);
+        const std::vector<uint16_t> w = random_half(sh.n * ldw, rng, 0.05f);
+        std::vector<float> y0(sh.m * ldy);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (float& v : y0) v = y_f32 ? nd(rng) : h2f(f2h(nd(rng)));
+        DeviceBuffer<uint16_t> dx(x), dw(w);
+        DeviceBuffer<float> dyf(y0);
+        std::vector<uint16_t> y0h(y0.size());
+        for (size_t i = 0; i < y0.size(); ++i) y0h[i] = f2h(y0[i]);
+        DeviceBuffer<uint16_t> dyh(y0h);
+        void* y = y_f32 ? static_cast<void*>(dyf.get()) : static_cast<void*>(dyh.get());
+        ASSERT_TRUE(decode_gemv_takes(dx.get(), ldx, dw.get(), ldw, sh.m, sh.k));
+        LKV_ASSERT_OK(decode_gemv_run(dx.get(), ldx, dw.get(), ldw, y, ldy, y_f32, sh.m, sh.n, sh.k,
+                                      beta, nullptr));
+        LKV_ASSERT_CUDA(cudaDeviceSynchronize());
+        const std::vector<float> yf = dyf.download();
+        const std::vector<uint16_t> yh = dyh.download();
+        double worst = 0.0;
+        for (int i = 0; i < sh.m; ++i)
+          for (int j = 0; j < ldy; ++j) {
+            const size_t at = size_t{1} * i * ldy + j;
+            const double got = y_f32 ? yf[at] : h2f(yh[at]);
+            if (j >= sh.n) {  // past n: untouched
+              ASSERT_EQ(got, static_cast<double>(y0[at])) << "i=" << i << " j=" << j;
+              continue;
+            }
+            double ref = beta * static_cast<double>(y0[at]);
+            for (int k = 0; k < sh.k; ++k)
+              ref += static_cast<double>(h2f(x[i * ldx + k])) * h2f(w[j * ldw + k]);
+            const double tol = y_f32 ? 1e-4 * (1.0 + std::fabs(ref))
+                                     : std::fabs(ref) * 1e-3 + 1e-3;  // one fp16 ulp
+            worst = std::max(worst, std::fabs(got - ref) / tol);
+            ASSERT_LE(std::fabs(got - ref), tol) << "i=" << i << " j=" << j << " ref=" << ref;
+          }
+        RecordProperty("worst_over_tol", std::to_string(worst));
+      }
+    }
+  }
+}
+
 TEST(ModelOpsGpu, ArgmaxRows) {
   LKV_REQUIRE_GPU();
   std::mt19937 rng(6);
@@ -535,6 +592,10 @@ TEST(ModelOps, RejectsBadArguments) {
   expect_invalid(sample_rows_run(f, 1, 10, 10, kNaN, 0.9f, f, i, nullptr), "temperature");
   expect_invalid(fill_random_fp16_run(h, -5, 1, 1.0f, nullptr), "count");
   expect_invalid(copy_positions_run(i, -1, i, nullptr), "n must");
+  expect_invalid(decode_gemv_run(h, 64, h, 64, f, 16, true, 9, 16, 64, 0.0f, nullptr), "m <= 8");
+  expect_invalid(decode_gemv_run(h, 64, h, 64, f, 16, true, 1, 16, 48, 0.0f, nullptr), "k % 32");
+  expect_invalid(decode_gemv_run(h, 64, h, 64, nullptr, 16, true, 1, 16, 64, 0.0f, nullptr),
+                 "y must");
   expect_invalid(embed_tokens_run(h, 10, 64, i, 1, f, nullptr), "null");
   // Nothing to do: Ok without touching the (null) pointers.
   EXPECT_TRUE(embed_tokens_run(h, 10, 64, i, 0, f, nullptr).ok());
