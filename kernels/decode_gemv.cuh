@@ -1,7 +1,7 @@
 // Tensor-core matrix-vector product for the decode step's projections (issue 6): Y = X·Wᵀ for a
 // few rows of activations, Y[m][n] = beta·Y[m][n] + Σ_k X[m][k]·W[n][k], X fp16 [M <= 8][K],
-// W fp16 [N][K] (the engine's weight layout), Y fp16 or fp32. Host side: decode_gemv_run in
-// src/engine/model_ops.cu.
+// W fp16 [N][K] (the engine's weight layout), Y fp16 or fp32. Host side: src/cuda/decode_gemv.h
+// (used by the engine's projections and by the latent append's projection).
 //
 // Each decode step streams every weight once, so the product is bound by HBM bandwidth: the
 // kernel keeps 16-byte weight loads in flight and lets mma.sync m16n8k16 do the fp16 -> fp32
@@ -22,8 +22,8 @@
 namespace latentkv::kernels {
 
 constexpr int kGemvMaxRows = 8;  ///< activation rows (the MMA's n)
-constexpr int kGemvWarps = 8;
-constexpr int kGemvUnroll = 4;  ///< 32-wide k blocks per warp and step (loads in flight)
+constexpr int kGemvWarps = 8;    ///< warps per CTA, each over its share of the k blocks
+constexpr int kGemvUnroll = 4;   ///< 32-wide k blocks per warp and step (loads in flight)
 
 struct DecodeGemvParams {
   const __half* x;  ///< [m][ldx], ldx % 8 == 0, 16-byte aligned
@@ -38,7 +38,9 @@ struct DecodeGemvParams {
 };
 
 /// grid ceil(n / 16), kGemvWarps warps.
-__global__ void __launch_bounds__(kGemvWarps * 32) decode_gemv_kernel(const DecodeGemvParams p) {
+// static: the header is compiled into several .cu files of one library (internal linkage per TU).
+static __global__ void __launch_bounds__(kGemvWarps * 32)
+    decode_gemv_kernel(const DecodeGemvParams p) {
   __shared__ float part[kGemvWarps][16][kGemvMaxRows];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r = lane / 4, c = lane % 4;
   const int row0 = blockIdx.x * 16;
@@ -57,8 +59,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32) decode_gemv_kernel(const Deco
     for (int u = 0; u < kGemvUnroll; ++u) {
       const bool in = kb + u < kb1;
       const int64_t off = int64_t{in ? kb + u : kb0} * 32;
-      // Weights are read once per step: keep them out of L1. (An L2::256B prefetch hint on
-      // these loads measured 8 % slower per call.)
+      // Weights are read once per step: streaming (evict-first) loads. (An L2::256B prefetch
+      // hint on these loads measured 8 % slower per call.)
       wl[u] = __ldcs(reinterpret_cast<const uint4*>(w_lo + off));
       wh[u] = __ldcs(reinterpret_cast<const uint4*>(w_hi + off));
       xv[u] = x_in && in ? *reinterpret_cast<const uint4*>(xr + off) : make_uint4(0, 0, 0, 0);

@@ -124,7 +124,8 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
   out.heads_per_cta = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, p.k.bits);
   const int64_t base = int64_t{p.batch_size} * (p.num_kv_heads / out.heads_per_cta);
   // Pages hold at most max_seq_len tokens; a split's fixed cost (factor fragments, pipeline fill)
-  // is about two tiles.
+  // is about two tiles, for the window's CTAs as for the page CTAs.
+  constexpr double kCtaFixedTiles = 2.0;
   const int nw = kernels::latent_num_warps(p.head_dim);
   // The warpgroup form (sm_90a; decided by shape here, the device is not asked) runs one CTA per
   // SM, with the residual window's CTAs after the page CTAs in its grid: they trail the splits.
@@ -143,10 +144,10 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
     const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
     const int ring_tiles = detail::latent_residual_max_slots(p);
     trailing.ctas = int64_t{out.extra_splits} * p.batch_size * (p.num_kv_heads / hpc16);
-    trailing.cost_tiles = (ring_tiles + out.extra_splits - 1) / out.extra_splits + 2.0;
+    trailing.cost_tiles = (ring_tiles + out.extra_splits - 1) / out.extra_splits + kCtaFixedTiles;
   }
   const auto choice = detail::choose_splits(base, max_seq_len, kernels::kLatentTile, ctas_per_sm,
-                                            num_sms, 2.0, trailing);
+                                            num_sms, kCtaFixedTiles, trailing);
   out.num_splits = choice.num_splits;
   out.tokens_per_split = choice.tokens_per_split;
   out.workspace_bytes = detail::latent_workspace_layout(p, out.num_splits + out.extra_splits).total;

@@ -16,7 +16,7 @@ SplitChoice choose_splits(int64_t base_ctas, int max_seq_len, int tile, int ctas
     const int64_t waves = (base_ctas * s + slots - 1) / slots;
     const double wave_cost = per_split + fixed_cost_tiles;
     double time = static_cast<double>(waves) * wave_cost;
-    if (trailing.ctas > 0) {
+    if (trailing.ctas > 0 && trailing.cost_tiles > 0.0) {
       const int64_t free_slots = waves * slots - base_ctas * s;
       const int64_t per_slot =
           std::max<int64_t>(1, static_cast<int64_t>(wave_cost / trailing.cost_tiles));

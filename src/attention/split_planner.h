@@ -11,7 +11,7 @@ struct SplitChoice {
 };
 
 /// CTAs of another kind that run after the split CTAs in the same grid (the residual window's
-/// CTAs in the warpgroup decode kernel): `ctas` of `cost_tiles` each.
+/// CTAs in the warpgroup decode kernel): `ctas` of `cost_tiles` (> 0; else ignored) each.
 struct TrailingCtas {
   int64_t ctas = 0;
   double cost_tiles = 0.0;

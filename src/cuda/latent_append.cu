@@ -1,5 +1,6 @@
 #include "cuda/cublas_stream.h"
 #include "cuda/cuda_status.h"
+#include "cuda/decode_gemv.h"
 #include "latent_append.cuh"
 #include "latentkv/attention/latent_append.h"
 
@@ -76,7 +77,25 @@ Status latent_append_run(const LatentAppendParams& p, cublasContext* cublas, voi
                   str_cat("latent_append: workspace of ", workspace_bytes, " bytes, need ",
                           latent_append_workspace_bytes(p, p.num_tokens)));
   float* latents = static_cast<float*>(workspace);
-  if (p.num_tokens > 0) {
+  // Decode steps (up to 4 tokens): the tensor-core matrix-vector kernel, as for the engine's
+  // projections (cuBLAS runs one-row products as split-K kernels plus a reduce kernel).
+  constexpr int kGemvRows = 4;
+  if (p.num_tokens > 0 && p.num_tokens <= kGemvRows &&
+      detail::decode_gemv_fits(p.x, p.x_stride, p.a_cat, p.d_model, p.num_tokens, p.d_model)) {
+    kernels::DecodeGemvParams g{};
+    g.x = reinterpret_cast<const __half*>(p.x);
+    g.ldx = p.x_stride;
+    g.w = reinterpret_cast<const __half*>(p.a_cat);
+    g.ldw = p.d_model;
+    g.y = latents;
+    g.ldy = total;
+    g.y_f32 = 1;
+    g.m = p.num_tokens;
+    g.n = total;
+    g.k = p.d_model;
+    g.beta = 0.0f;
+    LKV_CUDA_RETURN(detail::launch_decode_gemv(g, reinterpret_cast<cudaStream_t>(stream)));
+  } else if (p.num_tokens > 0) {
     const CublasStreamScope on_stream(cublas, reinterpret_cast<cudaStream_t>(stream));
     LKV_CUBLAS_RETURN(on_stream.status());
     const float alpha = 1.0f, beta = 0.0f;

@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "cuda/cuda_status.h"
-#include "decode_gemv.cuh"
+#include "cuda/decode_gemv.h"
 #include "engine/model_ops.h"
 #include "model_ops.cuh"
 
@@ -92,9 +92,7 @@ Status rope_run(uint16_t* x, int n, int num_heads, int head_dim, int64_t row_str
 
 bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
                        int k) {
-  const auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  return m >= 1 && m <= kernels::kGemvMaxRows && k > 0 && k % 32 == 0 && ldx % 8 == 0 &&
-         ldw % 8 == 0 && ldx >= k && ldw >= k && aligned16(x) && aligned16(w);
+  return detail::decode_gemv_fits(x, ldx, w, ldw, m, k);
 }
 
 Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
@@ -105,7 +103,10 @@ Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_
                "needs 1 <= m <= 8, k % 32 == 0, ldx / ldw multiples of 8 and >= k, 16-byte "
                "aligned x and w; got m ",
                m, ", k ", k, ", ldx ", ldx, ", ldw ", ldw);
+  LKV_OP_CHECK(x != nullptr && w != nullptr, kOp, "x and w must not be null");
   LKV_OP_CHECK(y != nullptr && ldy >= n, kOp, "y must not be null and ldy >= n");
+  LKV_OP_CHECK(reinterpret_cast<uintptr_t>(y) % (y_f32 ? 4 : 2) == 0, kOp,
+               "y must be aligned to its element size");
   LKV_OP_CHECK(std::isfinite(beta), kOp, "beta must be finite");
   if (n == 0) return Status::Ok();
   kernels::DecodeGemvParams p{};
@@ -120,9 +121,7 @@ Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_
   p.n = n;
   p.k = k;
   p.beta = beta;
-  kernels::decode_gemv_kernel<<<(n + 15) / 16, kernels::kGemvWarps * 32, 0,
-                                reinterpret_cast<cudaStream_t>(stream)>>>(p);
-  LKV_CUDA_RETURN(cudaGetLastError());
+  LKV_CUDA_RETURN(detail::launch_decode_gemv(p, reinterpret_cast<cudaStream_t>(stream)));
   return Status::Ok();
 }
 

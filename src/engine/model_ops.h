@@ -37,13 +37,15 @@ Status rms_norm_run(const float* x, const float* weight, int n, int d, float eps
 Status rope_run(uint16_t* x, int n, int num_heads, int head_dim, int64_t row_stride,
                 const int32_t* positions, const double* inv_freq, GpuStream stream);
 
-/// y[i, j] = beta * y[i, j] + Σ_k x[i, k] * w[j, k] for a decode step's few rows (m <= 8), on
-/// tensor cores, streaming w once (kernels/decode_gemv.cuh). x: fp16 [m, ldx]; w: fp16 [n, ldw];
-/// y: fp32 (y_f32) or fp16 [m, ldy]; beta 0 ignores y's contents. Needs k % 32 == 0, ldx and
-/// ldw multiples of 8 and 16-byte aligned x and w (decode_gemv_takes); kInvalidArgument
-/// otherwise.
+/// Whether decode_gemv_run takes x [m, ldx] · w [n, ldw]ᵀ: 1 <= m <= 8, k % 32 == 0, ldx and
+/// ldw multiples of 8 and >= k, x and w 16-byte aligned.
 bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
                        int k);
+
+/// y[i, j] = beta * y[i, j] + Σ_k x[i, k] * w[j, k] for a decode step's few rows, on tensor
+/// cores, streaming w once (kernels/decode_gemv.cuh). x: fp16 [m, ldx]; w: fp16 [n, ldw];
+/// y: fp32 (y_f32) or fp16 [m, ldy], ldy >= n; beta 0 ignores y's contents. kInvalidArgument
+/// unless decode_gemv_takes() and the pointers are non-null.
 Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
                        int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream);
 

@@ -1,6 +1,7 @@
-// GPU test of the latent append (cuBLAS projection + the quantize/pack/ring/lengths kernel): after
-// every append the device cache must equal, byte for byte, the CPU reference store fed with the
-// same fp32 latents; the projection itself is checked against a double-precision GEMM.
+// GPU test of the latent append (projection: cuBLAS, or the matrix-vector kernel for appends of
+// up to 4 tokens; then the quantize/pack/ring/lengths kernel): after every append the device
+// cache must equal, byte for byte, the CPU reference store fed with the same fp32 latents; the
+// projection itself is checked against a double-precision GEMM.
 #include <cublas_v2.h>
 #include <gtest/gtest.h>
 
@@ -91,7 +92,7 @@ void run_case(const AppendCase& c) {
     // into another array (written by the store kernel itself).
     const bool in_place = step % 2 == 0;
     const std::vector<int32_t> lens_before = host.seq_lens;
-    DeviceBuffer<int32_t> d_lens_out(host.seq_lens);
+    DeviceBuffer<int32_t> d_lens_out(std::vector<int32_t>(host.seq_lens.size(), -1));
     dp.seq_lens_out = in_place ? d_lens.get() : d_lens_out.get();
     const int64_t ws_bytes = latent_append_workspace_bytes(dp, std::max(n_tokens, 1));
     DeviceBuffer<uint8_t> ws(ws_bytes);

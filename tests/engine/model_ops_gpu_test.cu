@@ -101,15 +101,21 @@ TEST(ModelOpsGpu, RmsNorm) {
   const float eps = 1e-5f;
   for (int d : {576, 4096, 64, 5}) {
     for (int n : {1, 3, 17}) {
-      SCOPED_TRACE(::testing::Message() << "d=" << d << " n=" << n);
+      const int off = n == 3 ? 1 : 0;
+      SCOPED_TRACE(::testing::Message() << "d=" << d << " n=" << n << " offset=" << off);
       std::vector<float> x = random_float(size_t{1} * n * d, rng, 0.0f, 1.0f);
       for (int i = 0; i < n; ++i)  // rows of different scales: 0.1, 1, 10
         for (int c = 0; c < d; ++c) x[size_t{1} * i * d + c] *= std::pow(10.0f, i % 3 - 1);
       const std::vector<float> w = random_float(d, rng, 1.0f, 0.2f);
-      DeviceBuffer<float> dx(x), dw(w);
+      // Offset 1 (n = 3): rows of a multiple of 4 floats that are not 16-byte aligned take the
+      // scalar path.
+      std::vector<float> xo(x.size() + off), wo(w.size() + off);
+      std::copy(x.begin(), x.end(), xo.begin() + off);
+      std::copy(w.begin(), w.end(), wo.begin() + off);
+      DeviceBuffer<float> dx(xo), dw(wo);
       DeviceBuffer<uint16_t> dout(size_t{1} * n * d);
       dout.fill_bytes(0xFF);
-      LKV_ASSERT_OK(rms_norm_run(dx.get(), dw.get(), n, d, eps, dout.get(), nullptr));
+      LKV_ASSERT_OK(rms_norm_run(dx.get() + off, dw.get() + off, n, d, eps, dout.get(), nullptr));
       LKV_ASSERT_CUDA(cudaDeviceSynchronize());
       const std::vector<uint16_t> out = dout.download();
       for (int i = 0; i < n; ++i) {
@@ -251,9 +257,9 @@ std::vector<float> special_logits(int n, int vocab, int64_t stride, std::mt19937
   return x;
 }
 
-// The decode step's projections: every activation-row count the kernel takes, fp32 and fp16
-// outputs, overwrite and accumulate (the residual adds), row counts that are not a multiple of
-// 16, k with fewer 32-wide blocks than warps, and padded leading dimensions.
+// The decode step's projections: activation-row counts 1-5 and 8 (the kernel takes up to 8), fp32
+// and fp16 outputs, overwrite and accumulate (the residual adds), row counts that are not a
+// multiple of 16, k with fewer 32-wide blocks than warps, and padded leading dimensions.
 TEST(ModelOpsGpu, DecodeGemv) {
   LKV_REQUIRE_GPU();
   std::mt19937 rng(9);
@@ -261,8 +267,8 @@ TEST(ModelOpsGpu, DecodeGemv) {
     int m, n, k;
     int64_t pad;
   };
-  for (const Shape sh : {Shape{1, 4096, 4096, 0}, Shape{3, 37, 96, 8}, Shape{8, 300, 1056, 0},
-                         Shape{5, 16, 32, 16}}) {
+  for (const Shape sh : {Shape{1, 4096, 4096, 0}, Shape{2, 64, 4096, 0}, Shape{3, 37, 96, 8},
+                         Shape{4, 300, 1056, 0}, Shape{5, 16, 32, 16}, Shape{8, 300, 1056, 0}}) {
     for (bool y_f32 : {true, false}) {
       for (float beta : {0.0f, 1.0f}) {
         SCOPED_TRACE(::testing::Message() << "m=" << sh.m << " n=" << sh.n << " k=" << sh.k
@@ -594,7 +600,10 @@ TEST(ModelOps, RejectsBadArguments) {
   expect_invalid(copy_positions_run(i, -1, i, nullptr), "n must");
   expect_invalid(decode_gemv_run(h, 64, h, 64, f, 16, true, 9, 16, 64, 0.0f, nullptr), "m <= 8");
   expect_invalid(decode_gemv_run(h, 64, h, 64, f, 16, true, 1, 16, 48, 0.0f, nullptr), "k % 32");
-  expect_invalid(decode_gemv_run(h, 64, h, 64, nullptr, 16, true, 1, 16, 64, 0.0f, nullptr),
+  expect_invalid(decode_gemv_run(h, 64, h, 64, f, 16, true, 1, 16, 64, 0.0f, nullptr), "x and w");
+  // Never dereferenced: the checks fail first.
+  const auto* fake = reinterpret_cast<const uint16_t*>(uintptr_t{256});
+  expect_invalid(decode_gemv_run(fake, 64, fake, 64, nullptr, 16, true, 1, 16, 64, 0.0f, nullptr),
                  "y must");
   expect_invalid(embed_tokens_run(h, 10, 64, i, 1, f, nullptr), "null");
   // Nothing to do: Ok without touching the (null) pointers.

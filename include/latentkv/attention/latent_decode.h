@@ -92,7 +92,10 @@ LatentKeyFactorsI8 make_key_factors_i8(const std::vector<float>& b, int num_grou
 Status latent_decode_is_supported(const LatentDecodeParams& params);
 
 /// Chooses heads per CTA and the split-KV decomposition for sequences of up to max_seq_len tokens
-/// (1..131072) on a GPU with num_sms multiprocessors, and sizes the workspace. Pure host code.
+/// (1..131072) on a GPU with num_sms multiprocessors, and sizes the workspace. Pure host code:
+/// shapes the Hopper warpgroup kernel takes are planned for it (one CTA per SM, the residual
+/// window's CTAs in the same grid) without asking the device, so on other GPUs such shapes may
+/// get fewer splits than their mma.sync kernels would want.
 Status latent_decode_plan(const LatentDecodeParams& params, int max_seq_len, int num_sms,
                           DecodePlan* plan);
 
