@@ -149,6 +149,11 @@ __device__ __forceinline__ void latent_ring_rows(const LatentAppendKernelParams&
   }
 }
 
+/// Length of sequence b after the append: T + n.
+__device__ __forceinline__ int32_t appended_length(const LatentAppendKernelParams& p, int b) {
+  return p.seq_lens[b] + p.append_indptr[b + 1] - p.append_indptr[b];
+}
+
 /// grid (batch, 2*num_groups): y < num_groups is key group y, else value group y - num_groups.
 /// `ring`: the window has slots; `lengths`: seq_lens_out is not seq_lens.
 __global__ void __launch_bounds__(kAppendWarps * 32)
@@ -158,15 +163,13 @@ __global__ void __launch_bounds__(kAppendWarps * 32)
     __syncthreads();
     latent_ring_rows(p);
   }
-  if (lengths && blockIdx.y == 0 && threadIdx.x == 0) {
-    const int b = blockIdx.x;
-    p.seq_lens_out[b] = p.seq_lens[b] + p.append_indptr[b + 1] - p.append_indptr[b];
-  }
+  if (lengths && blockIdx.y == 0 && threadIdx.x == 0)
+    p.seq_lens_out[blockIdx.x] = appended_length(p, blockIdx.x);
 }
 
 __global__ void latent_lengths_kernel(const LatentAppendKernelParams p, int batch) {
   const int b = blockIdx.x * blockDim.x + threadIdx.x;
-  if (b < batch) p.seq_lens_out[b] = p.seq_lens[b] + p.append_indptr[b + 1] - p.append_indptr[b];
+  if (b < batch) p.seq_lens_out[b] = appended_length(p, b);
 }
 
 }  // namespace latentkv::kernels

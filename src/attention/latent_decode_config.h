@@ -33,6 +33,21 @@ inline int latent_residual_max_slots(const LatentDecodeParams& p) {
              : 0;
 }
 
+/// KV heads per CTA of the residual window's fp16 kernel.
+inline int latent_residual_heads_per_cta(const LatentDecodeParams& p) {
+  return latent_heads_per_cta(p.group_size, p.num_qo_heads / p.num_kv_heads, p.k.rank, 16);
+}
+
+/// CTAs of the residual window per slot: one per block of its heads per CTA, per sequence.
+inline int64_t latent_residual_ctas_per_slot(const LatentDecodeParams& p) {
+  return int64_t{p.batch_size} * (p.num_kv_heads / latent_residual_heads_per_cta(p));
+}
+
+/// Ring tiles each of `slots` residual-window slots covers.
+inline int latent_residual_tiles_per_slot(const LatentDecodeParams& p, int slots) {
+  return (latent_residual_max_slots(p) + slots - 1) / slots;
+}
+
 /// Slots the plan gives the residual window (fp16 CTAs, 1 per SM; on Hopper they run in the
 /// warpgroup kernel's grid after the page CTAs): one per ring tile while all its CTAs fit one
 /// wave, so that the tiles run side by side; fewer when they do not, so that a CTA loads its
@@ -40,9 +55,7 @@ inline int latent_residual_max_slots(const LatentDecodeParams& p) {
 inline int latent_residual_slots(const LatentDecodeParams& p, int num_sms) {
   const int most = latent_residual_max_slots(p);
   if (most == 0) return 0;
-  const int hpc16 =
-      latent_heads_per_cta(p.group_size, p.num_qo_heads / p.num_kv_heads, p.k.rank, 16);
-  const int64_t ctas = int64_t{p.batch_size} * (p.num_kv_heads / hpc16);
+  const int64_t ctas = latent_residual_ctas_per_slot(p);
   int slots = most;
   while (slots > 1 && ctas * slots > num_sms) --slots;
   return slots;
@@ -53,6 +66,15 @@ inline int latent_residual_slots(const LatentDecodeParams& p, int num_sms) {
 /// more tensor work than the rebuild and removes the per-key RoPE / score epilogue.
 inline bool latent_uses_fold(const LatentDecodeParams& p) {
   return p.num_kv_heads > 0 && p.num_qo_heads == p.num_kv_heads;
+}
+
+/// Whether the problem has the shape of the warpgroup form (folded MHA, latent_wg_takes); it
+/// runs on it when the build and device also have sm_90a (latent_uses_wgmma).
+inline bool latent_wg_shape(const LatentDecodeParams& p) {
+  return latent_uses_fold(p) &&
+         kernels::latent_wg_takes(p.head_dim, p.k.bits,
+                                  latent_heads_per_cta(p.group_size, 1, p.k.rank, p.k.bits),
+                                  p.k.rank, p.v.rank);
 }
 
 /// Byte offsets of the decode workspace regions (-1 when absent): split partials, then the

@@ -89,7 +89,7 @@ Status latent_decode_is_supported(const LatentDecodeParams& p) {
     return unsupported("ranks ", p.k.rank, "/", p.v.rank, " need ", smem,
                        " bytes of shared memory (max ", detail::kMaxSmemPerBlock, ")");
   if (detail::latent_has_residual_launch(p)) {
-    if (detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16) == 0)
+    if (detail::latent_residual_heads_per_cta(p) == 0)
       return unsupported("rank_k ", p.k.rank, " too large for the fp16 residual-window kernel");
     const auto s16 = kernels::latent_smem_layout(16, p.k.rank, p.v.rank, nw).total;
     if (s16 > detail::kMaxSmemPerBlock)
@@ -129,9 +129,7 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
   const int nw = kernels::latent_num_warps(p.head_dim);
   // The warpgroup form (sm_90a; decided by shape here, the device is not asked) runs one CTA per
   // SM, with the residual window's CTAs after the page CTAs in its grid: they trail the splits.
-  const bool wg =
-      detail::latent_uses_fold(p) &&
-      kernels::latent_wg_takes(p.head_dim, p.k.bits, out.heads_per_cta, p.k.rank, p.v.rank);
+  const bool wg = detail::latent_wg_shape(p);
   const int ctas_per_sm =
       wg ? 1
          : kernels::latent_ctas_per_sm(
@@ -141,10 +139,9 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
   out.extra_splits = detail::latent_residual_slots(p, num_sms);
   detail::TrailingCtas trailing;
   if (wg && out.extra_splits > 0) {
-    const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
-    const int ring_tiles = detail::latent_residual_max_slots(p);
-    trailing.ctas = int64_t{out.extra_splits} * p.batch_size * (p.num_kv_heads / hpc16);
-    trailing.cost_tiles = (ring_tiles + out.extra_splits - 1) / out.extra_splits + kCtaFixedTiles;
+    trailing.ctas = out.extra_splits * detail::latent_residual_ctas_per_slot(p);
+    trailing.cost_tiles =
+        detail::latent_residual_tiles_per_slot(p, out.extra_splits) + kCtaFixedTiles;
   }
   const auto choice = detail::choose_splits(base, max_seq_len, kernels::kLatentTile, ctas_per_sm,
                                             num_sms, kCtaFixedTiles, trailing);

@@ -77,24 +77,12 @@ Status latent_append_run(const LatentAppendParams& p, cublasContext* cublas, voi
                   str_cat("latent_append: workspace of ", workspace_bytes, " bytes, need ",
                           latent_append_workspace_bytes(p, p.num_tokens)));
   float* latents = static_cast<float*>(workspace);
-  // Decode steps (up to 4 tokens): the tensor-core matrix-vector kernel, as for the engine's
-  // projections (cuBLAS runs one-row products as split-K kernels plus a reduce kernel).
-  constexpr int kGemvRows = 4;
-  if (p.num_tokens > 0 && p.num_tokens <= kGemvRows &&
-      detail::decode_gemv_fits(p.x, p.x_stride, p.a_cat, p.d_model, p.num_tokens, p.d_model)) {
-    kernels::DecodeGemvParams g{};
-    g.x = reinterpret_cast<const __half*>(p.x);
-    g.ldx = p.x_stride;
-    g.w = reinterpret_cast<const __half*>(p.a_cat);
-    g.ldw = p.d_model;
-    g.y = latents;
-    g.ldy = total;
-    g.y_f32 = 1;
-    g.m = p.num_tokens;
-    g.n = total;
-    g.k = p.d_model;
-    g.beta = 0.0f;
-    LKV_CUDA_RETURN(detail::launch_decode_gemv(g, reinterpret_cast<cudaStream_t>(stream)));
+  // Decode steps: the tensor-core matrix-vector kernel, as for the engine's projections
+  // (decode_gemv_preferred says where).
+  if (detail::decode_gemv_preferred(p.x, p.x_stride, p.a_cat, p.d_model, p.num_tokens, p.d_model)) {
+    LKV_CUDA_RETURN(detail::launch_decode_gemv(p.x, p.x_stride, p.a_cat, p.d_model, latents, total,
+                                               true, p.num_tokens, total, p.d_model, 0.0f,
+                                               reinterpret_cast<cudaStream_t>(stream)));
   } else if (p.num_tokens > 0) {
     const CublasStreamScope on_stream(cublas, reinterpret_cast<cudaStream_t>(stream));
     LKV_CUBLAS_RETURN(on_stream.status());

@@ -174,16 +174,15 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   // Residual window of quantized caches: the fp16 kernel over the ring only, in slots after the
   // page splits.
   kernels::LatentDecodeKernelParams kpw = kp;
-  const int hpc16 = detail::latent_heads_per_cta(p.group_size, ratio, p.k.rank, 16);
+  const int hpc16 = detail::latent_residual_heads_per_cta(p);
   const dim3 grid16(plan.extra_splits, (p.num_kv_heads / p.group_size) * (p.group_size / hpc16),
                     p.batch_size);
   const int smem16 = kernels::latent_smem_layout(16, p.k.rank, p.v.rank, nw).total;
   if (plan.extra_splits > 0) {
     kpw.mode = 1;
     kpw.slot_offset = plan.num_splits;
-    const int ring_tiles = detail::latent_residual_max_slots(p);
     kpw.tokens_per_split =
-        (ring_tiles + plan.extra_splits - 1) / plan.extra_splits * kernels::kLatentTile;
+        detail::latent_residual_tiles_per_slot(p, plan.extra_splits) * kernels::kLatentTile;
     kpw.ksteps = kernels::latent_key_steps(p.k.rank, 16);
   }
   if (detail::latent_uses_wgmma(p)) {

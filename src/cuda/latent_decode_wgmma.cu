@@ -55,10 +55,7 @@ bool latent_wgmma_available() {
 }
 
 bool latent_uses_wgmma(const LatentDecodeParams& p) {
-  if (!latent_uses_fold(p)) return false;
-  const int hpc = latent_heads_per_cta(p.group_size, 1, p.k.rank, p.k.bits);
-  return kernels::latent_wg_takes(p.head_dim, p.k.bits, hpc, p.k.rank, p.v.rank) &&
-         latent_wgmma_available();
+  return latent_wg_shape(p) && latent_wgmma_available();
 }
 
 cudaError_t launch_latent_decode_wgmma(const kernels::LatentDecodeKernelParams& kp,

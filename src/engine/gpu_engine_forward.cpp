@@ -263,12 +263,8 @@ LatentAppendParams latent_append_params(const ForwardContext& f, int layer, int 
 
 void gemm(GpuEngine::Impl& m, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw,
           void* y, int64_t ldy, bool y_f32, int M, int N, int K, float beta) {
-  // Products of up to 4 rows (decode steps): our tensor-core matrix-vector kernel streams the
-  // weights faster than cuBLAS's split-K kernels (Llama-2 b1 steps 0.2-0.4 ms faster on an H100).
-  // At 8 rows the A/B was mixed (0.1 ms faster at four points, 0.5 ms slower at one), so larger
-  // batches stay on cuBLAS until that is understood.
-  constexpr int kGemvRows = 4;
-  if (M <= kGemvRows && decode_gemv_takes(x, ldx, w, ldw, M, K)) {
+  // Decode-step products on our matrix-vector kernel (decode_gemv_preferred says where).
+  if (decode_gemv_preferred(x, ldx, w, ldw, M, K)) {
     check(decode_gemv_run(x, ldx, w, ldw, y, ldy, y_f32, M, N, K, beta, as_stream(m.stream)));
     return;
   }

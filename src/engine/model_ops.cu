@@ -95,6 +95,11 @@ bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_
   return detail::decode_gemv_fits(x, ldx, w, ldw, m, k);
 }
 
+bool decode_gemv_preferred(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
+                           int k) {
+  return detail::decode_gemv_preferred(x, ldx, w, ldw, m, k);
+}
+
 Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
                        int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream) {
   constexpr const char* kOp = "decode_gemv_run";
@@ -109,19 +114,8 @@ Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_
                "y must be aligned to its element size");
   LKV_OP_CHECK(std::isfinite(beta), kOp, "beta must be finite");
   if (n == 0) return Status::Ok();
-  kernels::DecodeGemvParams p{};
-  p.x = reinterpret_cast<const __half*>(x);
-  p.ldx = ldx;
-  p.w = reinterpret_cast<const __half*>(w);
-  p.ldw = ldw;
-  p.y = y;
-  p.ldy = ldy;
-  p.y_f32 = y_f32 ? 1 : 0;
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.beta = beta;
-  LKV_CUDA_RETURN(detail::launch_decode_gemv(p, reinterpret_cast<cudaStream_t>(stream)));
+  LKV_CUDA_RETURN(detail::launch_decode_gemv(x, ldx, w, ldw, y, ldy, y_f32, m, n, k, beta,
+                                             reinterpret_cast<cudaStream_t>(stream)));
   return Status::Ok();
 }
 

@@ -42,6 +42,11 @@ Status rope_run(uint16_t* x, int n, int num_heads, int head_dim, int64_t row_str
 bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
                        int k);
 
+/// Whether the engine runs this product on decode_gemv_run rather than cuBLAS:
+/// decode_gemv_takes() and m <= 4, where it measured faster (src/cuda/decode_gemv.h).
+bool decode_gemv_preferred(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
+                           int k);
+
 /// y[i, j] = beta * y[i, j] + Σ_k x[i, k] * w[j, k] for a decode step's few rows, on tensor
 /// cores, streaming w once (kernels/decode_gemv.cuh). x: fp16 [m, ldx]; w: fp16 [n, ldw];
 /// y: fp32 (y_f32) or fp16 [m, ldy], ldy >= n; beta 0 ignores y's contents. kInvalidArgument
