@@ -141,6 +141,31 @@ inline void set_rate_counters(benchmark::State& state, double bytes, double flop
   state.counters["bytes"] = bytes;
 }
 
+/// Measured device-to-device copy bandwidth (bytes read + written per second, median of 10
+/// copies of 2 GiB): the practical streaming limit that the decode steps are compared with.
+inline double copy_bandwidth() {
+  static const double bw = [] {
+    const size_t bytes = size_t{2} << 30;
+    DeviceMem a(bytes), b(bytes);
+    cudaEvent_t e0, e1;
+    LKV_BENCH_CUDA(cudaEventCreate(&e0));
+    LKV_BENCH_CUDA(cudaEventCreate(&e1));
+    std::vector<float> ms;
+    for (int i = 0; i < 12; ++i) {
+      LKV_BENCH_CUDA(cudaEventRecord(e0));
+      LKV_BENCH_CUDA(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice));
+      LKV_BENCH_CUDA(cudaEventRecord(e1));
+      LKV_BENCH_CUDA(cudaEventSynchronize(e1));
+      float t = 0;
+      LKV_BENCH_CUDA(cudaEventElapsedTime(&t, e0, e1));
+      if (i >= 2) ms.push_back(t);
+    }
+    std::sort(ms.begin(), ms.end());
+    return 2.0 * bytes / (ms[ms.size() / 2] * 1e-3);
+  }();
+  return bw;
+}
+
 inline int sm_count() {
   int n = 0;
   LKV_BENCH_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, 0));

@@ -91,30 +91,6 @@ void load(const std::string& model, const CacheSpec& cache) {
   }
 }
 
-// Device-to-device copy bandwidth (read + write bytes per second), measured once.
-double copy_bandwidth() {
-  static const double bw = [] {
-    const size_t bytes = size_t{2} << 30;
-    DeviceMem a(bytes), b(bytes);
-    cudaEvent_t e0, e1;
-    LKV_BENCH_CUDA(cudaEventCreate(&e0));
-    LKV_BENCH_CUDA(cudaEventCreate(&e1));
-    std::vector<float> ms;
-    for (int i = 0; i < 12; ++i) {
-      LKV_BENCH_CUDA(cudaEventRecord(e0));
-      LKV_BENCH_CUDA(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice));
-      LKV_BENCH_CUDA(cudaEventRecord(e1));
-      LKV_BENCH_CUDA(cudaEventSynchronize(e1));
-      float t = 0;
-      LKV_BENCH_CUDA(cudaEventElapsedTime(&t, e0, e1));
-      if (i >= 2) ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    return 2.0 * bytes / (ms[ms.size() / 2] * 1e-3);
-  }();
-  return bw;
-}
-
 // The decode kernels plan for sequences up to 128K tokens: the "128K" points hold 128K - 64
 // tokens so that the timed steps (warm-up included) stay within that.
 constexpr int64_t kMaxSeq = 131072;

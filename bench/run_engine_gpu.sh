@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on a GPU machine for the GPU engine (issue 6): build, GPU tests, perplexity of the
-# default model on the GPU vs the CPU (baseline and compressed), the end-to-end decode benchmark.
+# default model on the GPU vs the CPU (baseline and compressed), the end-to-end decode benchmark
+# and the decode-step matrix-vector product against cuBLAS.
 #   STEPS  comma list of build,tests,ppl,bench (default: build,tests,ppl,bench)
 #   BENCH_FILTER  --benchmark_filter regex for engine_decode_bench (default: all)
 #   CHUNKS perplexity windows (default 40)
@@ -102,5 +103,9 @@ if has bench; then
     --benchmark_out="$DEST/engine.json" --benchmark_out_format=json >"$DEST/engine_bench.log" 2>&1 ||
     { status=1; tail -5 "$DEST/engine_bench.log"; }
   python3 bench/engine_table.py "$DEST/engine.json" | tee "$DEST/engine_table.md"
+  "$BUILD/bench/decode_gemv_bench" --benchmark_out="$DEST/gemv.json" \
+    --benchmark_out_format=json >"$DEST/gemv_bench.log" 2>&1 ||
+    { status=1; tail -5 "$DEST/gemv_bench.log"; }
+  python3 bench/gemv_table.py "$DEST/gemv.json" | tee "$DEST/gemv_table.md"
 fi
 exit $status

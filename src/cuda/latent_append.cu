@@ -78,8 +78,8 @@ Status latent_append_run(const LatentAppendParams& p, cublasContext* cublas, voi
                           latent_append_workspace_bytes(p, p.num_tokens)));
   float* latents = static_cast<float*>(workspace);
   // Decode steps: the tensor-core matrix-vector kernel, as for the engine's projections
-  // (decode_gemv_preferred says where).
-  if (detail::decode_gemv_preferred(p.x, p.x_stride, p.a_cat, p.d_model, p.num_tokens, p.d_model)) {
+  // (up to 8 tokens; decode_gemv_fits says which products it takes).
+  if (detail::decode_gemv_fits(p.x, p.x_stride, p.a_cat, p.d_model, p.num_tokens, p.d_model)) {
     LKV_CUDA_RETURN(detail::launch_decode_gemv(p.x, p.x_stride, p.a_cat, p.d_model, latents, total,
                                                true, p.num_tokens, total, p.d_model, 0.0f,
                                                reinterpret_cast<cudaStream_t>(stream)));

@@ -161,6 +161,52 @@ void lm_head(const ForwardContext& f, int first, int count) {
        count, c.vocab_size, c.d_model, 0.0f);
 }
 
+// Latent decode step of layer `layer`, before the attention: the queries (W_q rows of W_qkv,
+// RoPE) and the latent append of m.xn's `batch` rows. When the matrix-vector kernel takes both
+// products they run in one launch, so the hidden state is read once and the small W_q and A_cat
+// products share one grid.
+void latent_query_and_append(const ForwardContext& f, int layer, int batch,
+                             const PageTableView& old_pages) {
+  GpuEngine::Impl& m = f.m;
+  const LlamaConfig& c = f.config;
+  const GpuLayerWeights& w = f.weights.layer(layer);
+  const GpuLatentLayer& fl = f.factors->layer(layer);
+  const auto& lc = m.latent_cache[layer];
+  const GpuStream s = as_stream(m.stream);
+  const uint16_t* xn = m.xn.get();
+  if (!decode_gemv_takes(xn, c.d_model, w.wqkv, c.d_model, batch, c.d_model) ||
+      !decode_gemv_takes(xn, c.d_model, fl.a_cat, c.d_model, batch, c.d_model)) {
+    gemm(m, xn, c.d_model, w.wqkv, c.d_model, m.qkv.get(), m.q_width, false, batch, m.q_width,
+         c.d_model, 0.0f);
+    check(rope_run(m.qkv.get(), batch, c.num_qo_heads, c.head_dim, m.q_width, m.positions.get(),
+                   m.inv_freq.get(), s));
+    latent_append(f, layer, batch, batch, m.batch_indptr.get(), old_pages, m.seq_lens_new.get(),
+                  lc.k, lc.v);
+    return;
+  }
+  const int total = fl.num_groups * (fl.rank_k + fl.rank_v);
+  float* latents = reinterpret_cast<float*>(m.append_workspace.get());
+  DecodeGemvProduct q;  // only W_q's rows (the first q_width rows of W_qkv)
+  q.w = w.wqkv;
+  q.ldw = c.d_model;
+  q.y = m.qkv.get();
+  q.ldy = m.q_width;
+  q.n = m.q_width;
+  DecodeGemvProduct lat;  // fp32 latents, as latent_append_run's projection writes them
+  lat.w = fl.a_cat;
+  lat.ldw = c.d_model;
+  lat.y = latents;
+  lat.ldy = total;
+  lat.y_f32 = true;
+  lat.n = total;
+  check(decode_gemv_pair_run(xn, c.d_model, batch, c.d_model, q, lat, s));
+  check(rope_run(m.qkv.get(), batch, c.num_qo_heads, c.head_dim, m.q_width, m.positions.get(),
+                 m.inv_freq.get(), s));
+  check(latent_append_store_run(latent_append_params(f, layer, batch, batch, m.batch_indptr.get(),
+                                                     old_pages, m.seq_lens_new.get(), lc.k, lc.v),
+                                latents, total, s));
+}
+
 }  // namespace
 
 PagedDecodeParams paged_decode_params(const ForwardContext& f, int layer, int batch) {
@@ -263,8 +309,8 @@ LatentAppendParams latent_append_params(const ForwardContext& f, int layer, int 
 
 void gemm(GpuEngine::Impl& m, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw,
           void* y, int64_t ldy, bool y_f32, int M, int N, int K, float beta) {
-  // Decode-step products on our matrix-vector kernel (decode_gemv_preferred says where).
-  if (decode_gemv_preferred(x, ldx, w, ldw, M, K)) {
+  // Decode-step products (up to 8 rows) on our matrix-vector kernel, faster than cuBLAS there.
+  if (decode_gemv_takes(x, ldx, w, ldw, M, K)) {
     check(decode_gemv_run(x, ldx, w, ldw, y, ldy, y_f32, M, N, K, beta, as_stream(m.stream)));
     return;
   }
@@ -369,13 +415,7 @@ void decode_step(const ForwardContext& f, int batch) {
       check(paged_decode_run(d, m.paged_plans[batch - 1], m.decode_workspace.get(),
                              m.decode_workspace_bytes, s));
     } else {
-      const auto& lc = m.latent_cache[l];
-      gemm(m, m.xn.get(), c.d_model, w.wqkv, c.d_model, m.qkv.get(), m.q_width, false, batch,
-           m.q_width, c.d_model, 0.0f);
-      check(rope_run(m.qkv.get(), batch, c.num_qo_heads, c.head_dim, m.q_width, m.positions.get(),
-                     m.inv_freq.get(), s));
-      latent_append(f, l, batch, batch, m.batch_indptr.get(), old_pages, m.seq_lens_new.get(), lc.k,
-                    lc.v);
+      latent_query_and_append(f, l, batch, old_pages);
       if (m.fused_decode) {
         const LatentDecodeParams d = latent_decode_params(f, l, batch);
         check(latent_decode_run(d, m.latent_plans[l][batch - 1], m.decode_workspace.get(),

@@ -95,27 +95,66 @@ bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_
   return detail::decode_gemv_fits(x, ldx, w, ldw, m, k);
 }
 
-bool decode_gemv_preferred(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
-                           int k) {
-  return detail::decode_gemv_preferred(x, ldx, w, ldw, m, k);
-}
+namespace {
 
-Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
-                       int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream) {
-  constexpr const char* kOp = "decode_gemv_run";
-  LKV_OP_CHECK(n >= 0, kOp, "n must be >= 0, got ", n);
-  LKV_OP_CHECK(decode_gemv_takes(x, ldx, w, ldw, m, k), kOp,
+// decode_gemv_run's checks of one product (x, m and k checked by the caller).
+Status check_gemv_product(const char* op, const uint16_t* x, int64_t ldx, int m, int k,
+                          const uint16_t* w, int64_t ldw, const void* y, int64_t ldy, bool y_f32,
+                          int n, float beta) {
+  LKV_OP_CHECK(n >= 0, op, "n must be >= 0, got ", n);
+  LKV_OP_CHECK(decode_gemv_takes(x, ldx, w, ldw, m, k), op,
                "needs 1 <= m <= 8, k % 32 == 0, ldx / ldw multiples of 8 and >= k, 16-byte "
                "aligned x and w; got m ",
                m, ", k ", k, ", ldx ", ldx, ", ldw ", ldw);
-  LKV_OP_CHECK(x != nullptr && w != nullptr, kOp, "x and w must not be null");
-  LKV_OP_CHECK(y != nullptr && ldy >= n, kOp, "y must not be null and ldy >= n");
-  LKV_OP_CHECK(reinterpret_cast<uintptr_t>(y) % (y_f32 ? 4 : 2) == 0, kOp,
+  LKV_OP_CHECK(x != nullptr && w != nullptr, op, "x and w must not be null");
+  LKV_OP_CHECK(y != nullptr && ldy >= n, op, "y must not be null and ldy >= n");
+  LKV_OP_CHECK(reinterpret_cast<uintptr_t>(y) % (y_f32 ? 4 : 2) == 0, op,
                "y must be aligned to its element size");
-  LKV_OP_CHECK(std::isfinite(beta), kOp, "beta must be finite");
+  LKV_OP_CHECK(std::isfinite(beta), op, "beta must be finite");
+  return Status::Ok();
+}
+
+kernels::DecodeGemvOutput gemv_output(const DecodeGemvProduct& q) {
+  kernels::DecodeGemvOutput o;
+  o.w = reinterpret_cast<const __half*>(q.w);
+  o.ldw = q.ldw;
+  o.y = q.y;
+  o.ldy = q.ldy;
+  o.y_f32 = q.y_f32 ? 1 : 0;
+  o.n = q.n;
+  o.beta = q.beta;
+  return o;
+}
+
+}  // namespace
+
+Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
+                       int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream) {
+  LKV_RETURN_IF_ERROR(
+      check_gemv_product("decode_gemv_run", x, ldx, m, k, w, ldw, y, ldy, y_f32, n, beta));
   if (n == 0) return Status::Ok();
   LKV_CUDA_RETURN(detail::launch_decode_gemv(x, ldx, w, ldw, y, ldy, y_f32, m, n, k, beta,
                                              reinterpret_cast<cudaStream_t>(stream)));
+  return Status::Ok();
+}
+
+Status decode_gemv_pair_run(const uint16_t* x, int64_t ldx, int m, int k,
+                            const DecodeGemvProduct& a, const DecodeGemvProduct& b,
+                            GpuStream stream) {
+  constexpr const char* kOp = "decode_gemv_pair_run";
+  // b may be empty (n = 0, no pointers): then this is decode_gemv_run of a.
+  for (const DecodeGemvProduct* q : {&a, &b})
+    if (q == &a || q->n != 0)
+      LKV_RETURN_IF_ERROR(check_gemv_product(kOp, x, ldx, m, k, q->w, q->ldw, q->y, q->ldy,
+                                             q->y_f32, q->n, q->beta));
+  kernels::DecodeGemvParams p;
+  p.x = reinterpret_cast<const __half*>(x);
+  p.ldx = ldx;
+  p.m = m;
+  p.k = k;
+  p.out[0] = gemv_output(a);
+  p.out[1] = gemv_output(b);
+  LKV_CUDA_RETURN(detail::launch_decode_gemv(p, reinterpret_cast<cudaStream_t>(stream)));
   return Status::Ok();
 }
 

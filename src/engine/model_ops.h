@@ -42,17 +42,31 @@ Status rope_run(uint16_t* x, int n, int num_heads, int head_dim, int64_t row_str
 bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
                        int k);
 
-/// Whether the engine runs this product on decode_gemv_run rather than cuBLAS:
-/// decode_gemv_takes() and m <= 4, where it measured faster (src/cuda/decode_gemv.h).
-bool decode_gemv_preferred(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int m,
-                           int k);
-
 /// y[i, j] = beta * y[i, j] + Σ_k x[i, k] * w[j, k] for a decode step's few rows, on tensor
 /// cores, streaming w once (kernels/decode_gemv.cuh). x: fp16 [m, ldx]; w: fp16 [n, ldw];
 /// y: fp32 (y_f32) or fp16 [m, ldy], ldy >= n; beta 0 ignores y's contents. kInvalidArgument
 /// unless decode_gemv_takes() and the pointers are non-null.
 Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
                        int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream);
+
+/// One product of decode_gemv_pair_run: y = beta * y + x * wᵀ, w fp16 [n, ldw], y fp32 (y_f32)
+/// or fp16 [m, ldy], ldy >= n.
+struct DecodeGemvProduct {
+  const uint16_t* w = nullptr;
+  int64_t ldw = 0;
+  void* y = nullptr;
+  int64_t ldy = 0;
+  bool y_f32 = false;
+  int n = 0;
+  float beta = 0.0f;
+};
+
+/// decode_gemv_run for two products of the same x in one launch (the latent decode step: W_q
+/// and the stacked latent down-projection). kInvalidArgument unless decode_gemv_takes() holds
+/// for each w and the pointers of each product with n > 0 are non-null.
+Status decode_gemv_pair_run(const uint16_t* x, int64_t ldx, int m, int k,
+                            const DecodeGemvProduct& a, const DecodeGemvProduct& b,
+                            GpuStream stream);
 
 /// out[i, c] = fp16(silu(gate[i, c]) * up[i, c]) in fp32, silu(g) = g / (1 + exp(-g)).
 /// gate_up: fp16 [n, 2 * ffn_dim], gate = columns [0, ffn_dim), up = [ffn_dim, 2 * ffn_dim);

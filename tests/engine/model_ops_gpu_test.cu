@@ -314,6 +314,76 @@ TEST(ModelOpsGpu, DecodeGemv) {
   }
 }
 
+// Two products of one x in one launch: W_q-like (fp16 out) and A_cat-like (fp32 out), row counts
+// that are and are not multiples of the kernel's 16-row blocks, so that the second product's
+// blocks start mid-grid at a block boundary.
+TEST(ModelOpsGpu, DecodeGemvPair) {
+  LKV_REQUIRE_GPU();
+  std::mt19937 rng(12);
+  const int k = 1056;
+  for (int m : {1, 3, 8}) {
+    for (const auto& [na, nb] : {std::pair{64, 4096}, std::pair{37, 300}, std::pair{16, 1}}) {
+      SCOPED_TRACE(::testing::Message() << "m=" << m << " na=" << na << " nb=" << nb);
+      const std::vector<uint16_t> x = random_half(m * k, rng, 1.0f);
+      const std::vector<uint16_t> wa = random_half(na * k, rng, 0.05f);
+      const std::vector<uint16_t> wb = random_half(nb * k, rng, 0.05f);
+      DeviceBuffer<uint16_t> dx(x), dwa(wa), dwb(wb), dya(m * na);
+      DeviceBuffer<float> dyb(m * nb);
+      DecodeGemvProduct a, b;
+      a.w = dwa.get();
+      a.ldw = k;
+      a.y = dya.get();
+      a.ldy = na;
+      a.n = na;
+      b.w = dwb.get();
+      b.ldw = k;
+      b.y = dyb.get();
+      b.ldy = nb;
+      b.y_f32 = true;
+      b.n = nb;
+      LKV_ASSERT_OK(decode_gemv_pair_run(dx.get(), k, m, k, a, b, nullptr));
+      LKV_ASSERT_CUDA(cudaDeviceSynchronize());
+      const std::vector<uint16_t> ya = dya.download();
+      const std::vector<float> yb = dyb.download();
+      auto ref = [&](const std::vector<uint16_t>& w, int i, int j) {
+        double r = 0.0;
+        for (int kk = 0; kk < k; ++kk)
+          r += static_cast<double>(h2f(x[i * k + kk])) * h2f(w[size_t{1} * j * k + kk]);
+        return r;
+      };
+      for (int i = 0; i < m; ++i) {
+        for (int j = 0; j < na; ++j) {
+          const double r = ref(wa, i, j);
+          ASSERT_NEAR(h2f(ya[i * na + j]), r, std::fabs(r) * 1e-3 + 1e-3)
+              << "a i=" << i << " j=" << j;
+        }
+        for (int j = 0; j < nb; ++j) {
+          const double r = ref(wb, i, j);
+          ASSERT_NEAR(yb[i * nb + j], r, 1e-4 * (1.0 + std::fabs(r))) << "b i=" << i << " j=" << j;
+        }
+      }
+    }
+  }
+  // An empty second product is decode_gemv_run of the first; a bad second product is rejected.
+  const std::vector<uint16_t> x = random_half(32, rng, 1.0f), w = random_half(16 * 32, rng, 0.1f);
+  DeviceBuffer<uint16_t> dx(x), dw(w), dy(16);
+  DecodeGemvProduct a;
+  a.w = dw.get();
+  a.ldw = 32;
+  a.y = dy.get();
+  a.ldy = 16;
+  a.n = 16;
+  LKV_ASSERT_OK(decode_gemv_pair_run(dx.get(), 32, 1, 32, a, DecodeGemvProduct{}, nullptr));
+  DecodeGemvProduct bad = a;
+  bad.ldw = 20;  // not a multiple of 8
+  EXPECT_EQ(decode_gemv_pair_run(dx.get(), 32, 1, 32, a, bad, nullptr).code(),
+            StatusCode::kInvalidArgument);
+  bad = a;
+  bad.y = nullptr;
+  EXPECT_EQ(decode_gemv_pair_run(dx.get(), 32, 1, 32, a, bad, nullptr).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST(ModelOpsGpu, ArgmaxRows) {
   LKV_REQUIRE_GPU();
   std::mt19937 rng(6);
