@@ -25,6 +25,9 @@ constexpr int kMaxCombineSlots = 4096;
 /// Threads of a combine CTA: one value column each for ranks up to 256.
 constexpr int kCombineThreads = 256;
 
+/// Slots whose values one thread loads at once: a typical split count (<= 32) is one round trip.
+constexpr int kCombineBatch = 32;
+
 /// One CTA per (sequence, head).
 // static: the header is compiled into several .cu files of one library (internal linkage per TU).
 static __global__ void __launch_bounds__(kCombineThreads)
@@ -34,6 +37,21 @@ static __global__ void __launch_bounds__(kCombineThreads)
   const int64_t row = blockIdx.x;
   const int b = static_cast<int>(row / p.num_heads), h = static_cast<int>(row % p.num_heads);
   const float* ls = p.part_lse + row * p.num_slots;
+  const float* po = p.part_o + row * p.num_slots * p.dim;
+  // Values of slots s0 .. s0 + kCombineBatch - 1 at column d. The loads do not wait for the
+  // weights: they are issued before the weights are known (the first batch while warp 0 reduces
+  // the log-sum-exps), and each is predicated only on the slot count so that all of them are in
+  // flight at once. Empty slots are read too (never written: any bits) and dropped by their zero
+  // weight below.
+  auto load = [&](float(&v)[kCombineBatch], int s0, int d) {
+#pragma unroll
+    for (int k = 0; k < kCombineBatch; ++k) {
+      const int s = s0 + k;
+      v[k] = s < p.num_slots ? __ldcg(po + int64_t{s} * p.dim + d) : 0.0f;
+    }
+  };
+  float v[kCombineBatch];
+  if (static_cast<int>(threadIdx.x) < p.dim) load(v, 0, threadIdx.x);
   if (threadIdx.x < 32) {
     float m = -INFINITY;
     for (int s = threadIdx.x; s < p.num_slots; s += 32) m = fmaxf(m, ls[s]);
@@ -53,22 +71,17 @@ static __global__ void __launch_bounds__(kCombineThreads)
   __syncthreads();
   const float m = red[0], sum = red[1];
   const float inv = m == -INFINITY ? 0.0f : 1.0f / sum;
-  // 32 slots per step with independent loads, so that a typical split count (<= 32) costs one
-  // L2 round trip: a loop of 8 per step waited out one round trip per 8 slots.
-  constexpr int kU = 32;
-  const float* po = p.part_o + row * p.num_slots * p.dim;
   for (int d = threadIdx.x; d < p.dim; d += blockDim.x) {
+    if (d != static_cast<int>(threadIdx.x)) load(v, 0, d);
     float sum_o = 0.0f;
-    for (int s0 = 0; s0 < p.num_slots; s0 += kU) {
-      float w[kU], v[kU];
+    for (int s0 = 0; s0 < p.num_slots; s0 += kCombineBatch) {
+      if (s0 > 0) load(v, s0, d);
 #pragma unroll
-      for (int k = 0; k < kU; ++k) {
+      for (int k = 0; k < kCombineBatch; ++k) {
         const int s = s0 + k;
-        w[k] = s < p.num_slots ? weight[s] : 0.0f;
-        v[k] = w[k] != 0.0f ? po[int64_t{s} * p.dim + d] : 0.0f;  // empty slots are never read
+        const float w = s < p.num_slots ? weight[s] : 0.0f;
+        if (w != 0.0f) sum_o = fmaf(w, v[k], sum_o);  // empty slots: not their bits
       }
-#pragma unroll
-      for (int k = 0; k < kU; ++k) sum_o = fmaf(w[k], v[k], sum_o);
     }
     store_out(p.out, int64_t{b} * p.out_sb + int64_t{h} * p.out_sh + d, sum_o * inv, p.out_dtype);
   }
