@@ -104,7 +104,26 @@ static __global__ void __launch_bounds__(kGemvWarps * 32)
   };
   // Two named buffers rather than an indexed pair, so that both stay in registers.
   Batch b0, b1;
-  if (kb0 < kb1) load(b0, kb0);
+  // Launched as a programmatic dependent (launch_decode_gemv), the kernel may start while the
+  // kernel before it finishes: the weights of the first batch (constant) are requested before
+  // waiting for that kernel's results, the activations only after.
+  if (kb0 < kb1) {
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) {
+      const int64_t off = int64_t{kb0 + u < kb1 ? kb0 + u : kb0} * 32;
+      b0.wl[u] = __ldcs(reinterpret_cast<const uint4*>(w_lo + off));
+      b0.wh[u] = __ldcs(reinterpret_cast<const uint4*>(w_hi + off));
+    }
+  }
+  grid_dependency_wait();
+  if (kb0 < kb1) {
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) {
+      const bool in = kb0 + u < kb1;
+      b0.xv[u] = x_in && in ? *reinterpret_cast<const uint4*>(xr + int64_t{kb0 + u} * 32)
+                            : make_uint4(0, 0, 0, 0);
+    }
+  }
   for (int kb = kb0; kb < kb1; kb += 2 * kGemvUnroll) {
     if (kb + kGemvUnroll < kb1) load(b1, kb + kGemvUnroll);
     multiply(b0, kb);

@@ -92,6 +92,21 @@ __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+/// Programmatic dependent launch (sm_90): waits until the grids this one depends on have
+/// completed and their memory is visible; returns at once when it was launched normally.
+__device__ __forceinline__ void grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+/// Lets the grid launched after this one as a programmatic dependent start (its CTAs run their
+/// part before grid_dependency_wait()); a no-op when none is.
+__device__ __forceinline__ void grid_dependents_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
 /// Byte permute: bytes of {hi:lo} selected by the 4 nibbles of `sel`.
 __device__ __forceinline__ uint32_t prmt(uint32_t lo, uint32_t hi, uint32_t sel) {
   uint32_t r;

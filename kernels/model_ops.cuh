@@ -9,6 +9,8 @@
 #include <climits>
 #include <cstdint>
 
+#include "mma_utils.cuh"
+
 namespace latentkv::kernels {
 
 constexpr int kElemThreads = 256;    // element-wise kernels and embedding rows
@@ -186,6 +188,7 @@ static __global__ void __launch_bounds__(kElemThreads)
 /// global loads per thread, 12 us per call on an H100.
 static __global__ void __launch_bounds__(kNormThreads)
     rms_norm_kernel(const float* x, const float* weight, int d, float eps, uint16_t* out) {
+  grid_dependents_launch();  // the next projection may start loading its weights
   __shared__ double smem[32];
   const int64_t i = blockIdx.x;
   const float* xi = x + i * d;
@@ -255,6 +258,7 @@ static __device__ __forceinline__ float silu_mul(float g, float u) {
 template <int V>
 static __global__ void __launch_bounds__(kElemThreads)
     swiglu_kernel(const uint16_t* gate_up, int ffn, uint16_t* out, int64_t groups) {
+  grid_dependents_launch();  // the next projection may start loading its weights
   const int per_row = ffn / V;
   for (int64_t g = grid_thread(); g < groups; g += grid_threads()) {
     const int64_t i = g / per_row;
