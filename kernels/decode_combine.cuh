@@ -32,6 +32,7 @@ constexpr int kCombineBatch = 32;
 // static: the header is compiled into several .cu files of one library (internal linkage per TU).
 static __global__ void __launch_bounds__(kCombineThreads)
     decode_combine_kernel(const DecodeCombineParams p) {
+  grid_dependency_wait();    // launched as a programmatic dependent (launch_dependent)
   grid_dependents_launch();  // the output projection may start loading its weights
   __shared__ float weight[kMaxCombineSlots];
   __shared__ float red[2];

@@ -19,6 +19,8 @@
 
 #include <cstdint>
 
+#include "mma_utils.cuh"
+
 namespace latentkv::kernels {
 
 struct LatentAppendView {
@@ -158,6 +160,8 @@ __device__ __forceinline__ int32_t appended_length(const LatentAppendKernelParam
 /// `ring`: the window has slots; `lengths`: seq_lens_out is not seq_lens.
 __global__ void __launch_bounds__(kAppendWarps * 32)
     latent_store_kernel(const LatentAppendKernelParams p, bool ring, bool lengths) {
+  grid_dependency_wait();  // launched as a programmatic dependent (launch_dependent)
+  grid_dependents_launch();
   latent_flush_rows(p);
   if (ring) {
     __syncthreads();

@@ -23,6 +23,8 @@ namespace latentkv::kernels {
 /// Lanes run over the rank 8 elements at a time (16-byte loads of B, rank % 16 == 0).
 __global__ void __launch_bounds__(kQueryFoldThreads)
     latent_query_fold_kernel(const QueryFoldParams p) {
+  grid_dependency_wait();  // launched as a programmatic dependent (launch_dependent)
+  grid_dependents_launch();
   constexpr int kWarps = kQueryFoldThreads / 32;
   __shared__ float warp_max[kWarps];
   const int ch = blockIdx.x, gi = blockIdx.y, b = blockIdx.z, tid = threadIdx.x;

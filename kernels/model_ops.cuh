@@ -188,6 +188,7 @@ static __global__ void __launch_bounds__(kElemThreads)
 /// global loads per thread, 12 us per call on an H100.
 static __global__ void __launch_bounds__(kNormThreads)
     rms_norm_kernel(const float* x, const float* weight, int d, float eps, uint16_t* out) {
+  grid_dependency_wait();    // launched as a programmatic dependent (launch_dependent)
   grid_dependents_launch();  // the next projection may start loading its weights
   __shared__ double smem[32];
   const int64_t i = blockIdx.x;
@@ -231,6 +232,8 @@ static __global__ void __launch_bounds__(kNormThreads)
 static __global__ void __launch_bounds__(kElemThreads)
     rope_kernel(uint16_t* x, int num_heads, int half, int64_t row_stride, const int32_t* positions,
                 const double* inv_freq, int64_t total) {
+  grid_dependency_wait();  // launched as a programmatic dependent (launch_dependent)
+  grid_dependents_launch();
   constexpr double kTwoPi = 6.283185307179586476925286766559;
   for (int64_t p = grid_thread(); p < total; p += grid_threads()) {
     const int j = static_cast<int>(p % half);
@@ -258,6 +261,7 @@ static __device__ __forceinline__ float silu_mul(float g, float u) {
 template <int V>
 static __global__ void __launch_bounds__(kElemThreads)
     swiglu_kernel(const uint16_t* gate_up, int ffn, uint16_t* out, int64_t groups) {
+  grid_dependency_wait();    // launched as a programmatic dependent (launch_dependent)
   grid_dependents_launch();  // the next projection may start loading its weights
   const int per_row = ffn / V;
   for (int64_t g = grid_thread(); g < groups; g += grid_threads()) {

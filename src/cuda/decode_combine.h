@@ -3,6 +3,7 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda/launch_dependent.h"
 #include "decode_combine.cuh"
 
 namespace latentkv::detail {
@@ -11,10 +12,8 @@ namespace latentkv::detail {
 inline cudaError_t launch_decode_combine(const kernels::DecodeCombineParams& p, int64_t rows,
                                          cudaStream_t stream) {
   if (p.num_slots > kernels::kMaxCombineSlots) return cudaErrorInvalidValue;
-  kernels::
-      decode_combine_kernel<<<static_cast<unsigned>(rows), kernels::kCombineThreads, 0, stream>>>(
-          p);
-  return cudaGetLastError();
+  return launch_dependent(kernels::decode_combine_kernel, dim3(static_cast<unsigned>(rows)),
+                          dim3(kernels::kCombineThreads), 0, stream, p);
 }
 
 }  // namespace latentkv::detail

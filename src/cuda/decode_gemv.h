@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "cuda/launch_dependent.h"
 #include "decode_gemv.cuh"
 
 namespace latentkv::detail {
@@ -26,19 +27,10 @@ inline bool decode_gemv_fits(const void* x, int64_t ldx, const void* w, int64_t 
 inline cudaError_t launch_decode_gemv(const kernels::DecodeGemvParams& p, cudaStream_t stream) {
   const int blocks = (p.out[0].n + 15) / 16 + (p.out[1].n + 15) / 16;
   if (blocks == 0) return cudaSuccess;
-  // A programmatic dependent launch: the kernel's CTAs may start (and request their first
-  // weights) while the previous kernel on the stream finishes; it waits for that kernel's results
-  // before reading x. Kept in CUDA-graph capture as a programmatic edge.
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(kernels::kGemvWarps * 32);
-  config.stream = stream;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attr;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, kernels::decode_gemv_kernel, p);
+  // A programmatic dependent launch: the kernel requests its first weights while the previous
+  // kernel on the stream finishes, and waits for that kernel's results before reading x.
+  return launch_dependent(kernels::decode_gemv_kernel, dim3(blocks), dim3(kernels::kGemvWarps * 32),
+                          0, stream, p);
 }
 
 /// y = beta·y + x·wᵀ by decode_gemv_kernel on `stream` (decode_gemv_fits holds, n >= 1): x fp16

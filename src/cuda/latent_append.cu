@@ -1,6 +1,7 @@
 #include "cuda/cublas_stream.h"
 #include "cuda/cuda_status.h"
 #include "cuda/decode_gemv.h"
+#include "cuda/launch_dependent.h"
 #include "latent_append.cuh"
 #include "latentkv/attention/latent_append.h"
 
@@ -55,9 +56,9 @@ Status latent_append_store_run(const LatentAppendParams& p, const float* latents
   // One launch for flush, ring and lengths (a decode step appends per layer, so launches count);
   // lengths written in place need a launch of their own after every CTA has read them.
   const bool in_place = p.seq_lens_out == p.pages.seq_lens;
-  kernels::latent_store_kernel<<<grid, kernels::kAppendWarps * 32, 0, s>>>(
-      kp, p.window.ring_capacity() > 0, !in_place);
-  LKV_CUDA_RETURN(cudaGetLastError());
+  LKV_CUDA_RETURN(detail::launch_dependent(kernels::latent_store_kernel, grid,
+                                           dim3(kernels::kAppendWarps * 32), 0, s, kp,
+                                           p.window.ring_capacity() > 0, !in_place));
   if (in_place) {
     kernels::latent_lengths_kernel<<<(p.batch_size + 127) / 128, 128, 0, s>>>(kp, p.batch_size);
     LKV_CUDA_RETURN(cudaGetLastError());

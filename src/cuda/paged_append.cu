@@ -5,7 +5,9 @@
 #include <algorithm>
 
 #include "cuda/cuda_status.h"
+#include "cuda/launch_dependent.h"
 #include "latentkv/attention/paged_append.h"
+#include "mma_utils.cuh"
 
 namespace latentkv {
 namespace {
@@ -32,6 +34,8 @@ struct PagedAppendKernelParams {
 // (row, head, chunk) in row-major order. Positions past the sequence's pages are skipped: the
 // host-side check (lkv_paged_cache_check_pages) is where they are reported.
 __global__ void paged_append_kernel(PagedAppendKernelParams p) {
+  kernels::grid_dependency_wait();  // launched as a programmatic dependent (launch_dependent)
+  kernels::grid_dependents_launch();
   const int b = blockIdx.x;
   const int first = p.append_indptr[b];
   const int rows = p.append_indptr[b + 1] - first;
@@ -96,8 +100,7 @@ Status paged_append_run(const PagedAppendParams& a, GpuStream stream) {
     const int64_t elems = int64_t{a.num_tokens} * p.num_kv_heads * p.chunks_per_head;
     const int64_t per_seq = (elems / a.batch_size + kThreads - 1) / kThreads;
     const dim3 grid(a.batch_size, static_cast<unsigned>(std::clamp<int64_t>(per_seq, 1, 64)));
-    paged_append_kernel<<<grid, kThreads, 0, s>>>(p);
-    LKV_CUDA_RETURN(cudaGetLastError());
+    LKV_CUDA_RETURN(detail::launch_dependent(paged_append_kernel, grid, dim3(kThreads), 0, s, p));
   }
   paged_lengths_kernel<<<(a.batch_size + 127) / 128, 128, 0, s>>>(p, a.batch_size);
   LKV_CUDA_RETURN(cudaGetLastError());

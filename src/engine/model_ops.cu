@@ -4,6 +4,7 @@
 
 #include "cuda/cuda_status.h"
 #include "cuda/decode_gemv.h"
+#include "cuda/launch_dependent.h"
 #include "engine/model_ops.h"
 #include "model_ops.cuh"
 
@@ -65,8 +66,9 @@ Status rms_norm_run(const float* x, const float* weight, int n, int d, float eps
   LKV_OP_CHECK(std::isfinite(eps) && eps >= 0, kOp, "eps must be finite and >= 0, got ", eps);
   if (n == 0) return Status::Ok();
   LKV_OP_CHECK(x && weight && out, kOp, "x, weight and out must not be null");
-  kernels::rms_norm_kernel<<<n, kernels::kNormThreads, 0, stream>>>(x, weight, d, eps, out);
-  LKV_CUDA_RETURN(cudaGetLastError());
+  LKV_CUDA_RETURN(detail::launch_dependent(kernels::rms_norm_kernel, dim3(n),
+                                           dim3(kernels::kNormThreads), 0, stream, x, weight, d,
+                                           eps, out));
   return Status::Ok();
 }
 
@@ -83,10 +85,10 @@ Status rope_run(uint16_t* x, int n, int num_heads, int head_dim, int64_t row_str
   LKV_OP_CHECK(x && positions && inv_freq, kOp, "x, positions and inv_freq must not be null");
   const int half = head_dim / 2;
   const int64_t total = int64_t{n} * num_heads * half;
-  kernels::
-      rope_kernel<<<grid_for(total, kernels::kElemThreads), kernels::kElemThreads, 0, stream>>>(
-          x, num_heads, half, row_stride, positions, inv_freq, total);
-  LKV_CUDA_RETURN(cudaGetLastError());
+  LKV_CUDA_RETURN(detail::launch_dependent(kernels::rope_kernel,
+                                           dim3(grid_for(total, kernels::kElemThreads)),
+                                           dim3(kernels::kElemThreads), 0, stream, x, num_heads,
+                                           half, row_stride, positions, inv_freq, total));
   return Status::Ok();
 }
 
@@ -167,15 +169,14 @@ Status swiglu_run(const uint16_t* gate_up, int n, int ffn_dim, uint16_t* out, Gp
   const int64_t count = int64_t{n} * ffn_dim;
   if (ffn_dim % 8 == 0 && aligned16(gate_up) && aligned16(out)) {
     const int64_t groups = count / 8;
-    kernels::swiglu_kernel<8>
-        <<<grid_for(groups, kernels::kElemThreads), kernels::kElemThreads, 0, stream>>>(
-            gate_up, ffn_dim, out, groups);
+    LKV_CUDA_RETURN(detail::launch_dependent(
+        kernels::swiglu_kernel<8>, dim3(grid_for(groups, kernels::kElemThreads)),
+        dim3(kernels::kElemThreads), 0, stream, gate_up, ffn_dim, out, groups));
   } else {
-    kernels::swiglu_kernel<1>
-        <<<grid_for(count, kernels::kElemThreads), kernels::kElemThreads, 0, stream>>>(
-            gate_up, ffn_dim, out, count);
+    LKV_CUDA_RETURN(detail::launch_dependent(
+        kernels::swiglu_kernel<1>, dim3(grid_for(count, kernels::kElemThreads)),
+        dim3(kernels::kElemThreads), 0, stream, gate_up, ffn_dim, out, count));
   }
-  LKV_CUDA_RETURN(cudaGetLastError());
   return Status::Ok();
 }
 
