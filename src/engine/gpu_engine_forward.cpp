@@ -174,37 +174,30 @@ void latent_query_and_append(const ForwardContext& f, int layer, int batch,
   const auto& lc = m.latent_cache[layer];
   const GpuStream s = as_stream(m.stream);
   const uint16_t* xn = m.xn.get();
-  if (!decode_gemv_takes(xn, c.d_model, w.wqkv, c.d_model, batch, c.d_model) ||
-      !decode_gemv_takes(xn, c.d_model, fl.a_cat, c.d_model, batch, c.d_model)) {
-    gemm(m, xn, c.d_model, w.wqkv, c.d_model, m.qkv.get(), m.q_width, false, batch, m.q_width,
-         c.d_model, 0.0f);
-    check(rope_run(m.qkv.get(), batch, c.num_qo_heads, c.head_dim, m.q_width, m.positions.get(),
-                   m.inv_freq.get(), s));
-    latent_append(f, layer, batch, batch, m.batch_indptr.get(), old_pages, m.seq_lens_new.get(),
-                  lc.k, lc.v);
-    return;
-  }
+  const bool pair = decode_gemv_takes(xn, c.d_model, w.wqkv, c.d_model, batch, c.d_model) &&
+                    decode_gemv_takes(xn, c.d_model, fl.a_cat, c.d_model, batch, c.d_model);
   const int total = fl.num_groups * (fl.rank_k + fl.rank_v);
   float* latents = reinterpret_cast<float*>(m.append_workspace.get());
-  DecodeGemvProduct q;  // only W_q's rows (the first q_width rows of W_qkv)
-  q.w = w.wqkv;
-  q.ldw = c.d_model;
-  q.y = m.qkv.get();
-  q.ldy = m.q_width;
-  q.n = m.q_width;
-  DecodeGemvProduct lat;  // fp32 latents, as latent_append_run's projection writes them
-  lat.w = fl.a_cat;
-  lat.ldw = c.d_model;
-  lat.y = latents;
-  lat.ldy = total;
-  lat.y_f32 = true;
-  lat.n = total;
-  check(decode_gemv_pair_run(xn, c.d_model, batch, c.d_model, q, lat, s));
+  if (pair) {
+    // W_q: the first q_width rows of W_qkv, into the fp16 queries; A_cat: the fp32 latents, as
+    // latent_append_run's own projection writes them.
+    const DecodeGemvProduct q{w.wqkv, c.d_model, m.qkv.get(), m.q_width, false, m.q_width, 0.0f};
+    const DecodeGemvProduct lat{fl.a_cat, c.d_model, latents, total, true, total, 0.0f};
+    check(decode_gemv_pair_run(xn, c.d_model, batch, c.d_model, q, lat, s));
+  } else {
+    gemm(m, xn, c.d_model, w.wqkv, c.d_model, m.qkv.get(), m.q_width, false, batch, m.q_width,
+         c.d_model, 0.0f);
+  }
   check(rope_run(m.qkv.get(), batch, c.num_qo_heads, c.head_dim, m.q_width, m.positions.get(),
                  m.inv_freq.get(), s));
-  check(latent_append_store_run(latent_append_params(f, layer, batch, batch, m.batch_indptr.get(),
-                                                     old_pages, m.seq_lens_new.get(), lc.k, lc.v),
-                                latents, total, s));
+  if (pair) {
+    check(latent_append_store_run(latent_append_params(f, layer, batch, batch, m.batch_indptr.get(),
+                                                       old_pages, m.seq_lens_new.get(), lc.k, lc.v),
+                                  latents, total, s));
+  } else {
+    latent_append(f, layer, batch, batch, m.batch_indptr.get(), old_pages, m.seq_lens_new.get(),
+                  lc.k, lc.v);
+  }
 }
 
 }  // namespace
