@@ -23,7 +23,8 @@ inline bool decode_gemv_fits(const void* x, int64_t ldx, const void* w, int64_t 
 }
 
 /// The products of `p` (decode_gemv_fits holds for x and each product's w) by one launch of
-/// decode_gemv_kernel on `stream`.
+/// decode_gemv_kernel on `stream`. The weights are read before the previous kernel on the stream
+/// has finished: they must not be written by work still in flight there.
 inline cudaError_t launch_decode_gemv(const kernels::DecodeGemvParams& p, cudaStream_t stream) {
   const int blocks = (p.out[0].n + 15) / 16 + (p.out[1].n + 15) / 16;
   if (blocks == 0) return cudaSuccess;

@@ -45,7 +45,9 @@ bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_
 /// y[i, j] = beta * y[i, j] + Σ_k x[i, k] * w[j, k] for a decode step's few rows, on tensor
 /// cores, streaming w once (kernels/decode_gemv.cuh). x: fp16 [m, ldx]; w: fp16 [n, ldw];
 /// y: fp32 (y_f32) or fp16 [m, ldy], ldy >= n; beta 0 ignores y's contents. kInvalidArgument
-/// unless decode_gemv_takes() and the pointers are non-null.
+/// unless decode_gemv_takes() and the pointers are non-null. w is a weight: the kernel starts
+/// reading it before the previous kernel on the stream has finished (programmatic dependent
+/// launch), so w must not be written by work still in flight on the stream; x and y are safe.
 Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
                        int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream);
 
