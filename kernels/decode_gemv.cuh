@@ -49,7 +49,7 @@ struct DecodeGemvParams {
 /// Each warp keeps two batches in flight (one loading while the other is multiplied). Measured
 /// on an H100 over the Llama-2-7B projections (bench/decode_gemv_bench.cu, run 26): 4 warps ×
 /// 8 blocks, double-buffered, streamed 7-12 % faster than 8 warps × 4 blocks without the second
-/// buffer (the previous form) and 14-20 % faster than cuBLAS; 2, 8 or 16 warps, or 4, 6 or 12
+/// buffer (the previous form) and 11-23 % faster than cuBLAS; 2, 8 or 16 warps, or 4, 6 or 12
 /// blocks per batch were slower or equal.
 constexpr int kGemvWarps = 4;
 constexpr int kGemvUnroll = 8;
@@ -79,17 +79,27 @@ static __global__ void __launch_bounds__(kGemvWarps * 32)
     uint4 wl[kGemvUnroll], wh[kGemvUnroll], xv[kGemvUnroll];
   };
   // Blocks kb .. kb + kGemvUnroll - 1; those past kb1 load block kb0 again and are not used.
-  auto load = [&](Batch& b, int kb) {
+  // Weights and activations apart, so that the first weights can be requested before the wait
+  // below.
+  auto block_of = [&](int kb, int u) { return int64_t{kb + u < kb1 ? kb + u : kb0} * 32; };
+  auto load_w = [&](Batch& b, int kb) {
 #pragma unroll
     for (int u = 0; u < kGemvUnroll; ++u) {
-      const bool in = kb + u < kb1;
-      const int64_t off = int64_t{in ? kb + u : kb0} * 32;
       // Weights are read once per step: streaming (evict-first) loads. (An L2::256B prefetch
       // hint on these loads measured 8 % slower per call.)
-      b.wl[u] = __ldcs(reinterpret_cast<const uint4*>(w_lo + off));
-      b.wh[u] = __ldcs(reinterpret_cast<const uint4*>(w_hi + off));
-      b.xv[u] = x_in && in ? *reinterpret_cast<const uint4*>(xr + off) : make_uint4(0, 0, 0, 0);
+      b.wl[u] = __ldcs(reinterpret_cast<const uint4*>(w_lo + block_of(kb, u)));
+      b.wh[u] = __ldcs(reinterpret_cast<const uint4*>(w_hi + block_of(kb, u)));
     }
+  };
+  auto load_x = [&](Batch& b, int kb) {
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u)
+      b.xv[u] = x_in && kb + u < kb1 ? *reinterpret_cast<const uint4*>(xr + block_of(kb, u))
+                                     : make_uint4(0, 0, 0, 0);
+  };
+  auto load = [&](Batch& b, int kb) {
+    load_w(b, kb);
+    load_x(b, kb);
   };
   auto multiply = [&](const Batch& b, int kb) {
 #pragma unroll
@@ -107,23 +117,9 @@ static __global__ void __launch_bounds__(kGemvWarps * 32)
   // Launched as a programmatic dependent (launch_decode_gemv), the kernel may start while the
   // kernel before it finishes: the weights of the first batch (constant) are requested before
   // waiting for that kernel's results, the activations only after.
-  if (kb0 < kb1) {
-#pragma unroll
-    for (int u = 0; u < kGemvUnroll; ++u) {
-      const int64_t off = int64_t{kb0 + u < kb1 ? kb0 + u : kb0} * 32;
-      b0.wl[u] = __ldcs(reinterpret_cast<const uint4*>(w_lo + off));
-      b0.wh[u] = __ldcs(reinterpret_cast<const uint4*>(w_hi + off));
-    }
-  }
+  if (kb0 < kb1) load_w(b0, kb0);
   grid_dependency_wait();
-  if (kb0 < kb1) {
-#pragma unroll
-    for (int u = 0; u < kGemvUnroll; ++u) {
-      const bool in = kb0 + u < kb1;
-      b0.xv[u] = x_in && in ? *reinterpret_cast<const uint4*>(xr + int64_t{kb0 + u} * 32)
-                            : make_uint4(0, 0, 0, 0);
-    }
-  }
+  if (kb0 < kb1) load_x(b0, kb0);
   for (int kb = kb0; kb < kb1; kb += 2 * kGemvUnroll) {
     if (kb + kGemvUnroll < kb1) load(b1, kb + kGemvUnroll);
     multiply(b0, kb);

@@ -14,7 +14,7 @@ namespace latentkv::detail {
 
 /// Whether decode_gemv_kernel takes X [m][ldx] · W [n][ldw]ᵀ: 1 <= m <= 8, k % 32 == 0, ldx and
 /// ldw multiples of 8 and >= k, x and w 16-byte aligned. Callers take the kernel wherever it
-/// does: on every Llama-2-7B projection it streamed the weights 12-20 % faster than cuBLAS at 1,
+/// does: on every Llama-2-7B projection it streamed the weights 11-23 % faster than cuBLAS at 1,
 /// 4 and 8 rows (H100, bench/decode_gemv_bench.cu, run 26).
 inline bool decode_gemv_fits(const void* x, int64_t ldx, const void* w, int64_t ldw, int m, int k) {
   const auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };

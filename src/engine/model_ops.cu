@@ -99,7 +99,7 @@ bool decode_gemv_takes(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_
 
 namespace {
 
-// decode_gemv_run's checks of one product (x, m and k checked by the caller).
+// The checks of one product of x [m, ldx] (decode_gemv_run, decode_gemv_pair_run).
 Status check_gemv_product(const char* op, const uint16_t* x, int64_t ldx, int m, int k,
                           const uint16_t* w, int64_t ldw, const void* y, int64_t ldy, bool y_f32,
                           int n, float beta) {
@@ -128,16 +128,29 @@ kernels::DecodeGemvOutput gemv_output(const DecodeGemvProduct& q) {
   return o;
 }
 
+// One launch of the products a and b (b.n == 0: a alone), already checked.
+Status launch_gemv_products(const uint16_t* x, int64_t ldx, int m, int k,
+                            const DecodeGemvProduct& a, const DecodeGemvProduct& b,
+                            GpuStream stream) {
+  kernels::DecodeGemvParams p;
+  p.x = reinterpret_cast<const __half*>(x);
+  p.ldx = ldx;
+  p.m = m;
+  p.k = k;
+  p.out[0] = gemv_output(a);
+  p.out[1] = gemv_output(b);
+  LKV_CUDA_RETURN(detail::launch_decode_gemv(p, reinterpret_cast<cudaStream_t>(stream)));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status decode_gemv_run(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, void* y,
                        int64_t ldy, bool y_f32, int m, int n, int k, float beta, GpuStream stream) {
   LKV_RETURN_IF_ERROR(
       check_gemv_product("decode_gemv_run", x, ldx, m, k, w, ldw, y, ldy, y_f32, n, beta));
-  if (n == 0) return Status::Ok();
-  LKV_CUDA_RETURN(detail::launch_decode_gemv(x, ldx, w, ldw, y, ldy, y_f32, m, n, k, beta,
-                                             reinterpret_cast<cudaStream_t>(stream)));
-  return Status::Ok();
+  return launch_gemv_products(x, ldx, m, k, DecodeGemvProduct{w, ldw, y, ldy, y_f32, n, beta},
+                              DecodeGemvProduct{}, stream);
 }
 
 Status decode_gemv_pair_run(const uint16_t* x, int64_t ldx, int m, int k,
@@ -149,15 +162,7 @@ Status decode_gemv_pair_run(const uint16_t* x, int64_t ldx, int m, int k,
     if (q == &a || q->n != 0)
       LKV_RETURN_IF_ERROR(check_gemv_product(kOp, x, ldx, m, k, q->w, q->ldw, q->y, q->ldy,
                                              q->y_f32, q->n, q->beta));
-  kernels::DecodeGemvParams p;
-  p.x = reinterpret_cast<const __half*>(x);
-  p.ldx = ldx;
-  p.m = m;
-  p.k = k;
-  p.out[0] = gemv_output(a);
-  p.out[1] = gemv_output(b);
-  LKV_CUDA_RETURN(detail::launch_decode_gemv(p, reinterpret_cast<cudaStream_t>(stream)));
-  return Status::Ok();
+  return launch_gemv_products(x, ldx, m, k, a, b, stream);
 }
 
 Status swiglu_run(const uint16_t* gate_up, int n, int ffn_dim, uint16_t* out, GpuStream stream) {
