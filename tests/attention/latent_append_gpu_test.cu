@@ -1,5 +1,5 @@
 // GPU test of the latent append (projection: cuBLAS, or the matrix-vector kernel for appends of
-// up to 4 tokens; then the quantize/pack/ring/lengths kernel): after every append the device
+// up to 8 tokens; then the quantize/pack/ring/lengths kernel): after every append the device
 // cache must equal, byte for byte, the CPU reference store fed with the same fp32 latents; the
 // projection itself is checked against a double-precision GEMM.
 #include <cublas_v2.h>
