@@ -72,8 +72,8 @@ struct LatentDecodeKernelParams {
   int64_t out_sb, out_sh;
   float* lse;  // natural log, direct mode only
   // Query-folded key factors (MHA, latent_query_fold.cuh), [batch][num_qo_heads][head_dim][rank_k]
-  // rows 2i / 2i+1 = cos / sin weights of RoPE pair i: fp16, and int8 with one scale per 16 rows
-  // plus scale·row sums (bits < 16).
+  // rows 2i / 2i+1 = cos / sin weights of RoPE pair i: fp16, and 8-bit (int8; e4m3 for the
+  // warpgroup kernel) with one scale per 16 rows plus scale·row sums (bits < 16).
   const uint16_t* w16;
   const int8_t* w8;
   const float* w8_zsum;  // [batch][num_qo_heads][head_dim]

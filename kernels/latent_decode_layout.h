@@ -132,7 +132,8 @@ constexpr int kLatentWgThreads = kLatentWgGroups * 128;
 
 /// Byte offsets of the regions of the warpgroup kernel's dynamic shared memory.
 struct LatentWgSmemLayout {
-  int w8 = 0;                        ///< [head][128 rows][rank_k] int8, wgmma core-matrix order
+  int w8 = 0;                        ///< [head][128 rows][rank_k] e4m3, wgmma core-matrix order
+  int w8_pad = 0;                    ///< zero bytes after W8, read by zero-padded k-steps
   int k_sstride = 0, v_sstride = 0;  ///< code row strides in a stage
   int k_copy = 0, v_copy = 0;        ///< bytes copied per row
   int stage_bytes = 0;               ///< K codes, V codes, (scale, zero) of K then V
@@ -164,13 +165,16 @@ LKV_HOST_DEVICE constexpr LatentWgSmemLayout latent_wg_smem_layout(int rank_k, i
   LatentWgSmemLayout l{};
   const int t = kLatentTile;
   l.w8 = kLatentWgHeads * 128 * rank_k;
+  // The k-steps of a rank's bucket past the rank (A = 0) read B 256 bytes further per step; in
+  // the last row block that runs past W8, and 0 times a NaN byte pattern of e4m3 is NaN.
+  l.w8_pad = 7 * 256;
   const int kb = latent_code_row_bytes(rank_k, 4), vb = latent_code_row_bytes(rank_v, 4);
   l.k_copy = (kb + 15) / 16 * 16;
   l.v_copy = (vb + 15) / 16 * 16;
   l.k_sstride = latent_smem_row_stride(kb);
   l.v_sstride = latent_smem_row_stride(vb);
   l.stage_bytes = t * (l.k_sstride + l.v_sstride) + 2 * t * 4;
-  int off = l.w8;
+  int off = l.w8 + l.w8_pad;
   l.off_stages = off;
   off += kLatentWgGroups * kLatentWgStages * l.stage_bytes;
   l.off_ztab = off;

@@ -3,19 +3,25 @@
 //
 // Why a second form: the mma.sync kernel (latent_decode.cuh) keeps the folded factors in
 // registers, so only 8 warps fit per SM and each warp unpacks every code of the tile for its own
-// 16 head dims; it stays latency-bound. Here the int8 folded factors W8 of the 4 heads live in
-// shared memory as the wgmma B operand, and each warp only unpacks the codes of its own 16 tokens
-// (the A operand of m64n64k32, in registers). Every accumulator element is then a (token, RoPE
-// pair, cos|sin) product, so the whole score of a (token, head) is formed inside one warp.
+// 16 head dims; it stays latency-bound. Here the folded factors W8 of the 4 heads live in shared
+// memory as the wgmma B operand, and each warp only unpacks the codes of its own 16 tokens (the
+// A operand of m64n64k32, in registers). Every accumulator element is then a (token, RoPE pair,
+// cos|sin) product, so the whole score of a (token, head) is formed inside one warp.
+//
+// The key MMA is e4m3 x e4m3 -> fp32: W8 holds the factors in e4m3 (one scale β per 16 rows,
+// latent_query_fold.cuh), and a 4-bit code n needs no conversion at all, because the byte n read
+// as e4m3 is exactly n·2^-9 (n < 8 are the subnormals m·2^-9, 8..15 the first binade
+// (1 + m/8)·2^-6). Against the int8 MMA this removes one int -> float conversion per
+// accumulator element (256 of ~1500 instructions per tile and warp) at the same tensor rate.
 //
 // CTA = (sequence, 4 heads of a group, token split) = 2 warpgroups. Warpgroup q takes tiles
 // q, q+2, ... of the split with its own 2-stage cp.async pipeline, scores, online softmax and
 // value accumulator; the two states are merged at the end. Per 64-token tile a warpgroup:
-//   1. unpacks its tile's key codes (centred, c - 8) into A fragments;
+//   1. unpacks its tile's key codes (the raw nibbles, read as e4m3) into A fragments;
 //   2. per head: KS wgmma steps acc[token][128 cols] = H·W8^T (col 8n+2c+e is the cos (e = 0)
 //      or sin (e = 1) weight of pair 4n+c), then score partial Σ_pairs β·(cos·acc + sin·acc')
 //      in fp32 at the thread's tokens, summed over the quad;
-//   3. zero-point term z'·Σ_pairs (cos·Zc + sin·Zs) as 8 small fp16 MMAs of the thread's
+//   3. zero-point term z·Σ_pairs (cos·Zc + sin·Zs) as 8 small fp16 MMAs of the thread's
 //      cos/sin against the Z table (Z = β·Σ_r W8 per W row), and the per-token scale;
 //   4. online softmax per head (one warp per head, exp2 domain); P' = p·s_v (value scale) in
 //      fp16, and Σ p·z'_v kept apart (the value zero point adds it to every output column);
@@ -61,7 +67,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   constexpr int HPC = kLatentWgHeads;
   constexpr int T = kLatentTile;
   constexpr int NT = kLatentWgThreads;
-  constexpr int kOffset = 8;  // codes enter the MMAs centred: c - 8
+  constexpr int kVOffset = 8;  // value codes enter the P·V MMA centred: c - 8
   extern __shared__ __align__(128) uint8_t smem[];
 
   const LatentWgSmemLayout lay = latent_wg_smem_layout(p.rank_k, p.rank_v);
@@ -107,6 +113,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     *reinterpret_cast<uint4*>(dst) = ev;
     *reinterpret_cast<uint4*>(dst + 128) = od;
   }
+  for (int i = tid; i < lay.w8_pad / 4; i += NT) reinterpret_cast<uint32_t*>(smem + lay.w8)[i] = 0u;
   __half* ztab = reinterpret_cast<__half*>(smem + lay.off_ztab);
   for (int i = tid; i < 8 * HD; i += NT) {
     const int row = i / HD, col = i % HD;
@@ -115,8 +122,10 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     ztab[row * kLatentWgZStride + col] = __float2half_rn(z);
   }
   float* beta_s = reinterpret_cast<float*>(smem + lay.off_beta);
+  // 2^9 undoes the code scale of the e4m3 reading of a nibble (n -> n·2^-9).
   if (tid < HPC * 8)
-    beta_s[tid] = p.w8_beta[(int64_t{b} * p.num_qo_heads + kv_head[tid / 8]) * 8 + tid % 8];
+    beta_s[tid] =
+        512.0f * p.w8_beta[(int64_t{b} * p.num_qo_heads + kv_head[tid / 8]) * 8 + tid % 8];
   float* theta_s = reinterpret_cast<float*>(smem + lay.off_theta);
   if (tid < 64) theta_s[tid] = static_cast<float>(p.inv_freq[tid]);
   float* o_s = reinterpret_cast<float*>(smem + lay.off_o);
@@ -230,10 +239,10 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const uint32_t wl = w[2 * h], wh = w[2 * h + 1];
-          a[s2 + h][0] = centred_s8<kOffset>(wl & 0x0F0F0F0Fu);
-          a[s2 + h][1] = centred_s8<kOffset>(wh & 0x0F0F0F0Fu);
-          a[s2 + h][2] = centred_s8<kOffset>((wl >> 4) & 0x0F0F0F0Fu);
-          a[s2 + h][3] = centred_s8<kOffset>((wh >> 4) & 0x0F0F0F0Fu);
+          a[s2 + h][0] = wl & 0x0F0F0F0Fu;
+          a[s2 + h][1] = wh & 0x0F0F0F0Fu;
+          a[s2 + h][2] = (wl >> 4) & 0x0F0F0F0Fu;
+          a[s2 + h][3] = (wh >> 4) & 0x0F0F0F0Fu;
           // Steps past the rank run with zero codes (no branch around a wgmma: a conditional
           // wgmma makes ptxas serialize all of them).
           if (s2 + h >= ks) a[s2 + h][0] = a[s2 + h][1] = a[s2 + h][2] = a[s2 + h][3] = 0;
@@ -251,8 +260,8 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     for (int k = 0; k < 2 * HPC; ++k) x[k] = 0.0f;
     float zacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     float cs[8][2][2];  // [n - 8e][token lo / hi][cos / sin]
-    int acc[2][32];
-    auto issue = [&](int chunk, int(&d)[32]) {
+    float acc[2][32];
+    auto issue = [&](int chunk, float(&d)[32]) {
       const int h = chunk % HPC, e = chunk / HPC;
       // The descriptor is re-derived here (opaque to the optimizer) so that the 8·KS descriptors
       // of a tile are not hoisted out of the tile loop into 2·8·KS live registers.
@@ -262,7 +271,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
       wgmma_fence();
 #pragma unroll
       for (int s = 0; s < KS; ++s)
-        wgmma_m64n64k32_s8(d, a[s], wgmma_desc_advance(dh, 256 * s), s > 0);
+        wgmma_m64n64k32_e4m3(d, a[s], wgmma_desc_advance(dh, 256 * s), s > 0);
       wgmma_commit();
     };
     issue(0, acc[0]);
@@ -275,7 +284,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
       } else {
         wgmma_wait<0>();
       }
-      int(&d)[32] = acc[chunk % 2];
+      float(&d)[32] = acc[chunk % 2];
       wgmma_pin(d);
       if (h == 0) {
 #pragma unroll
@@ -308,10 +317,10 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
 #pragma unroll
         for (int k = 0; k < 2; ++k) {
           const int nn = 2 * q + k;
-          pl = fmaf(cs[nn][0][0], static_cast<float>(d[4 * nn]), pl);
-          pl = fmaf(cs[nn][0][1], static_cast<float>(d[4 * nn + 1]), pl);
-          ph = fmaf(cs[nn][1][0], static_cast<float>(d[4 * nn + 2]), ph);
-          ph = fmaf(cs[nn][1][1], static_cast<float>(d[4 * nn + 3]), ph);
+          pl = fmaf(cs[nn][0][0], d[4 * nn], pl);
+          pl = fmaf(cs[nn][0][1], d[4 * nn + 1], pl);
+          ph = fmaf(cs[nn][1][0], d[4 * nn + 2], ph);
+          ph = fmaf(cs[nn][1][1], d[4 * nn + 3], ph);
         }
         const float bq = beta_s[h * 8 + 4 * e + q];
         xl = fmaf(bq, pl, xl);
@@ -341,7 +350,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     for (int k = 0; k < 2; ++k) {
       const int tok = tok_lo + 8 * k;
       const float2 sz = __half22float2(sz_k[tok]);
-      s_s[c * T + tok] = fmaf(sz.x, own[k], fmaf(kOffset, sz.x, sz.y) * zacc[2 * k]);
+      s_s[c * T + tok] = fmaf(sz.x, own[k], sz.y * zacc[2 * k]);
     }
     warpgroup_sync(wg);
 
@@ -367,7 +376,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
         const float pv = fast_exp2(sc[k] - m_use);
         const float2 sz = __half22float2(sz_v[tok]);
         l_lane += pv;
-        zv_lane = fmaf(pv, fmaf(kOffset, sz.x, sz.y), zv_lane);
+        zv_lane = fmaf(pv, fmaf(kVOffset, sz.x, sz.y), zv_lane);
         p_s[warp * kLatentWgPStride + tok] = __float2half_rn(pv * sz.x);
       }
       m_run = m_new;

@@ -5,11 +5,13 @@
 //   U_d = q_d·B[d] + q_{d+HD/2}·B[d+HD/2],   V_d = q_{d+HD/2}·B[d] − q_d·B[d+HD/2],
 // so the kernel's only per-token work besides the MMA H·[U|V]^T is two FMAs per pair.
 // Output rows 2d / 2d+1 hold U_d / V_d (q pre-scaled by sm_scale·log2 e): fp16, and for
-// quantized caches also int8 with one scale β per 16 rows (8 pairs, the rows one warp of the
-// decode kernel reads; β = max|W| / 127 over them) and β·Σ_r W8 per row.
+// quantized caches also an 8-bit W8 with one scale β per 16 rows (8 pairs, the rows one warp of
+// the decode kernel reads) and β·Σ_r W8 per row. W8 is int8 with β = max|W| / 127 for the
+// mma.sync kernel, e4m3 with β = max|W| / 448 for the warpgroup kernel (its e4m3 MMA).
 #pragma once
 
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 
@@ -79,21 +81,29 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
   __syncthreads();
   amax = 0.0f;
   for (int w = 0; w < kWarps; ++w) amax = fmaxf(amax, warp_max[w]);
-  const float beta = amax > 0.0f ? amax / 127.0f : 1.0f;
+  const float beta = amax > 0.0f ? amax / (p.w8_e4m3 ? 448.0f : 127.0f) : 1.0f;
   int8_t* w8 = p.w8 + bh * hd * rank;
-  // Second pass over the same B rows (L1 hits): int8 codes and their row sums.
-  auto quantize8 = [&](const float(&x)[8], int& sum) {
+  // Second pass over the same B rows (L1 hits): 8-bit codes and their row sums.
+  auto quantize8 = [&](const float(&x)[8], float& sum) {
     uint32_t w[2] = {0u, 0u};
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
-      const int q = max(-127, min(127, __float2int_rn(x[k] / beta)));
-      sum += q;
-      w[k / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (k % 4));
+      uint32_t byte;
+      if (p.w8_e4m3) {
+        const __nv_fp8_e4m3 q(x[k] / beta);  // round to nearest, saturating to ±448
+        sum += static_cast<float>(q);
+        byte = q.__x;
+      } else {
+        const int q = max(-127, min(127, __float2int_rn(x[k] / beta)));
+        sum += static_cast<float>(q);
+        byte = static_cast<uint32_t>(q) & 0xFFu;
+      }
+      w[k / 4] |= byte << (8 * (k % 4));
     }
     return make_uint2(w[0], w[1]);
   };
   for (int d = 8 * ch + warp; d < 8 * ch + 8; d += kWarps) {
-    int su = 0, sv = 0;
+    float su = 0.0f, sv = 0.0f;
     float ql, qh;
     query(d, ql, qh);
     for (int c8 = lane; c8 < vecs; c8 += 32) {
@@ -107,8 +117,8 @@ __global__ void __launch_bounds__(kQueryFoldThreads)
       sv += __shfl_xor_sync(~0u, sv, off);
     }
     if (lane == 0) {
-      p.w8_zsum[bh * hd + 2 * d] = beta * static_cast<float>(su);
-      p.w8_zsum[bh * hd + 2 * d + 1] = beta * static_cast<float>(sv);
+      p.w8_zsum[bh * hd + 2 * d] = beta * su;
+      p.w8_zsum[bh * hd + 2 * d + 1] = beta * sv;
     }
   }
   if (tid == 0) p.w8_beta[bh * (hd / 16) + ch] = beta;

@@ -18,6 +18,7 @@ struct QueryFoldParams {
   int8_t* w8;           // same shape, nullptr when not needed
   float* w8_zsum;       // [batch][num_qo_heads][head_dim]
   float* w8_beta;       // [batch][num_qo_heads][head_dim / 16]
+  int w8_e4m3;          // w8 in e4m3 (the warpgroup kernel) instead of int8 (mma.sync kernel)
 };
 
 constexpr int kQueryFoldThreads = 128;

@@ -14,6 +14,17 @@ double round_half(double x) {
   return half_bits_to_float(float_to_half_bits(static_cast<float>(x)));
 }
 
+// Nearest e4m3 value (ties to even, saturating at ±448, subnormal step 2^-9), as the device's
+// __nv_fp8_e4m3 conversion rounds: 3 mantissa bits below the leading one.
+double round_e4m3(double x) {
+  const double a = std::fabs(x);
+  if (a >= 448.0) return std::copysign(448.0, x);
+  int e = 0;
+  std::frexp(a, &e);  // a in [2^(e-1), 2^e)
+  const double step = std::ldexp(1.0, std::max(e - 1, -6) - 3);
+  return std::copysign(std::nearbyint(a / step) * step, x);
+}
+
 float load_query(const LatentDecodeParams& p, int64_t i) {
   const auto* q = static_cast<const uint16_t*>(p.q);
   if (p.q_dtype == DType::kBF16) {
@@ -63,13 +74,13 @@ void dequant(const LatentCacheView& v, const Row& r, float* out) {
 }
 
 // Folded query factors of one query head as the MHA kernel uses them (latent_query_fold.cuh):
-// rows 2d / 2d+1 = cos / sin weights of RoPE pair d, fp16-rounded (w16) and β·int8 (w8) with one
-// β per 16 rows.
+// rows 2d / 2d+1 = cos / sin weights of RoPE pair d, fp16-rounded (w16) and β·int8 or β·e4m3
+// (w8) with one β per 16 rows.
 struct FoldedQuery {
   std::vector<double> w16, w8;  // [head_dim][rank]
 };
 
-FoldedQuery fold_query(const LatentDecodeParams& p, int64_t qoff, int64_t brow0) {
+FoldedQuery fold_query(const LatentDecodeParams& p, int64_t qoff, int64_t brow0, bool fp8) {
   const int hd = p.head_dim, half = hd / 2, rk = p.k.rank;
   const float qscale = p.sm_scale * 1.4426950408889634f;
   std::vector<float> u(static_cast<size_t>(hd) * rk);
@@ -89,10 +100,11 @@ FoldedQuery fold_query(const LatentDecodeParams& p, int64_t qoff, int64_t brow0)
   for (size_t c0 = 0; c0 < u.size(); c0 += chunk) {
     float amax = 0.0f;
     for (size_t i = c0; i < c0 + chunk; ++i) amax = std::max(amax, std::fabs(u[i]));
-    const float beta = amax > 0.0f ? amax / 127.0f : 1.0f;
+    const float beta = amax > 0.0f ? amax / (fp8 ? 448.0f : 127.0f) : 1.0f;
     for (size_t i = c0; i < c0 + chunk; ++i) {
       f.w16[i] = round_half(u[i]);
-      f.w8[i] = beta * std::max(-127.0f, std::min(127.0f, std::nearbyint(u[i] / beta)));
+      f.w8[i] = fp8 ? beta * round_e4m3(u[i] / beta)
+                    : beta * std::max(-127.0f, std::min(127.0f, std::nearbyint(u[i] / beta)));
     }
   }
   return f;
@@ -130,7 +142,7 @@ DecodeValues latent_decode_values(const LatentDecodeParams& p, const LatentDecod
         for (int s = 0; s < gs; ++s)
           fq.push_back(
               fold_query(p, b * p.q_stride_batch + p.group_heads[g * gs + s] * p.q_stride_head,
-                         (static_cast<int64_t>(g) * gs + s) * hd));
+                         (static_cast<int64_t>(g) * gs + s) * hd, opt.fp8_key_factors));
       for (int64_t t = 0; t < len; ++t) {
         const Row kr = locate(p.k, p, b, g, t, qlen);
         const bool int_path = emu && !folded && p.k.bits < 16 && kr.codes != nullptr;

@@ -162,6 +162,7 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
     fp.w8 = reinterpret_cast<int8_t*>(region(wl.w8));
     fp.w8_zsum = reinterpret_cast<float*>(region(wl.w8_zsum));
     fp.w8_beta = reinterpret_cast<float*>(region(wl.w8_beta));
+    fp.w8_e4m3 = detail::latent_uses_wgmma(p) ? 1 : 0;
     LKV_CUDA_RETURN(detail::launch_query_fold(fp, p.num_kv_heads, p.batch_size, s));
   }
 

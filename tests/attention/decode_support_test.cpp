@@ -1,6 +1,6 @@
 // CPU tests of the engine-facing decode API: support checks with their reasons, planning,
-// cache layout, the residual-window policy (against the CPU LatentStore) and the int8 key
-// factors (accuracy against the 4-bit latent error they sit next to).
+// cache layout, the residual-window policy (against the CPU LatentStore), and the int8 key
+// factors and e4m3 folded factors (accuracy against the 4-bit latent error they sit next to).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,12 +9,15 @@
 #include <vector>
 
 #include "attention/split_planner.h"
+#include "latent_cache_fixture.h"
 #include "latent_decode_layout.h"
 #include "latentkv/attention/latent_append.h"
 #include "latentkv/attention/latent_decode.h"
 #include "latentkv/attention/paged_decode.h"
 #include "latentkv/quant/latent_quant.h"
+#include "latentkv/reference/latent_decode.h"
 #include "latentkv/reference/latent_store.h"
+#include "latentkv/rope.h"
 
 namespace latentkv {
 namespace {
@@ -315,6 +318,70 @@ TEST(KeyFactorsI8, PairScalesRowSumsAndErrorFarBelowFourBitLatents) {
   ::testing::Test::RecordProperty("key_err_int8_factors", std::to_string(rel_i8));
   EXPECT_LT(rel_i8, 0.1 * rel_lat);
   EXPECT_THROW(make_key_factors_i8(b, groups, gs, hd, rank + 1), Error);
+}
+
+// The Hopper warpgroup kernel's e4m3 folded query factors (emulated by the reference with
+// fp8_key_factors): their output error against the exact reference must stay far below what the
+// 4-bit latents themselves change (the same latents stored in fp16), and above the int8
+// factors' (so the option changes the emulation at all). MHA, one group of 4 heads, c50 ranks.
+TEST(FoldedFactorsFp8, OutputErrorFarBelowFourBitLatents) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int heads = 4, hd = 128, rank = 256, rank_v = 64;
+  const std::vector<int> lens = {300};
+  std::vector<uint16_t> b_k(static_cast<size_t>(heads) * hd * rank), q(heads * hd);
+  for (auto& x : b_k) x = float_to_half_bits(nd(rng) / 16.0f);  // keys ~ N(0, 1)
+  for (auto& x : q) x = float_to_half_bits(nd(rng));
+  std::vector<int32_t> group_heads = {0, 1, 2, 3};
+  const std::vector<double> inv_freq = rope_inv_freq(RopeConfig{}, hd);
+  std::vector<float> out(static_cast<size_t>(heads) * rank_v);  // checked for presence only
+  auto values = [&](int bits, bool emulate, bool fp8) {
+    QuantConfig quant;
+    quant.bits = bits;
+    std::mt19937 cache_rng(3);  // the same latents for every bit width
+    testing::HostLatentCache c =
+        testing::make_filled_cache(lens, 1, rank, rank_v, quant, 16, {}, 1.0f, cache_rng);
+    LatentDecodeParams p;
+    p.batch_size = 1;
+    p.num_qo_heads = p.num_kv_heads = p.group_size = heads;
+    p.head_dim = hd;
+    p.group_heads = group_heads.data();
+    p.q = q.data();
+    p.q_stride_batch = int64_t{heads} * hd;
+    p.q_stride_head = hd;
+    p.b_k = b_k.data();
+    p.inv_freq = inv_freq.data();
+    p.sm_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    p.k = c.kview();
+    p.v = c.vview();
+    p.pages = c.pages();
+    p.out = out.data();
+    p.out_stride_batch = int64_t{heads} * rank_v;
+    p.out_stride_head = rank_v;
+    reference::LatentDecodeOptions opt;
+    opt.emulate_kernel = emulate;
+    opt.fp8_key_factors = fp8;
+    return reference::latent_decode_values(p, opt).out;
+  };
+  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      num += (a[i] - b[i]) * (a[i] - b[i]);
+      den += b[i] * b[i];
+    }
+    return std::sqrt(num / den);
+  };
+  const std::vector<double> exact4 = values(4, false, false);
+  const double e_latents = rel(exact4, values(16, false, false));
+  const double e_int8 = rel(values(4, true, false), exact4);
+  const double e_fp8 = rel(values(4, true, true), exact4);
+  std::printf("output error: 4-bit latents %.4f, int8 factors %.4f, e4m3 factors %.4f\n", e_latents,
+              e_int8, e_fp8);
+  ::testing::Test::RecordProperty("out_err_4bit_latents", std::to_string(e_latents));
+  ::testing::Test::RecordProperty("out_err_int8_factors", std::to_string(e_int8));
+  ::testing::Test::RecordProperty("out_err_e4m3_factors", std::to_string(e_fp8));
+  EXPECT_LT(e_fp8, 0.25 * e_latents);
+  EXPECT_GT(e_fp8, e_int8);
 }
 
 TEST(PagedDecodePlan, RejectsBadContextAndSizesTheWorkspace) {

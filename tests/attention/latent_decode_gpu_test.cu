@@ -1,7 +1,8 @@
 // GPU test of the fused latent decode kernel against its CPU reference (same params struct).
 // Bound: ‖kernel − exact‖ ≤ 2·‖emulated − exact‖ + output-dtype noise (relative L2 norms), where
 // "emulated" is the reference with the kernel's roundings (GQA: int8 key factors, fp16 keys;
-// MHA: fp16 / int8 folded query factors; both: fp16 P and values).
+// MHA: fp16 / int8 folded query factors, e4m3 on the Hopper warpgroup kernel; both: fp16 P and
+// values).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -192,6 +193,7 @@ struct Problem {
     const reference::DecodeValues exact = reference::latent_decode_values(hp);
     reference::LatentDecodeOptions emu_opt;
     emu_opt.emulate_kernel = true;
+    emu_opt.fp8_key_factors = detail::latent_uses_wgmma(p);
     const reference::DecodeValues emu = reference::latent_decode_values(hp, emu_opt);
     const double e_emu = rel_err(emu.out, exact.out);
     const double noise = c.out_dtype == DType::kF32   ? 2e-4

@@ -9,8 +9,8 @@
 // rounded to fp16, values rounded to fp16 after dequantization. (The kernel assembles 2/3/4-bit
 // scores from two fp16 MMA terms instead of one rounded key; its roundings are of the same size.)
 // For MHA the emulation follows the query-folded kernel instead: no keys; scores from the folded
-// factors W rounded to fp16 (or β·int8 with one β per 16 rows on quantized rows) and the exact
-// latents, with exact RoPE angles.
+// factors W rounded to fp16 (or β·int8 with one β per 16 rows on quantized rows; β·e4m3 with
+// fp8_key_factors, as the Hopper warpgroup kernel) and the exact latents, with exact RoPE angles.
 #pragma once
 
 #include "latentkv/attention/latent_decode.h"
@@ -20,6 +20,9 @@ namespace latentkv::reference {
 
 struct LatentDecodeOptions {
   bool emulate_kernel = false;
+  /// MHA emulation on quantized rows: e4m3 folded factors (β = max|W| / 448 per 16 rows, the
+  /// warpgroup kernel, detail::latent_uses_wgmma) instead of int8 (β = max|W| / 127).
+  bool fp8_key_factors = false;
 };
 
 /// out [batch][num_qo_heads][rank_v], lse [batch][num_qo_heads]. Throws
