@@ -166,7 +166,14 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     if (i < my_tiles && pos < hi) page = pages[page_of(pos, p)];
     return page;
   };
-  auto load_tile = [&](int i, int page) {  // i-th tile of this warpgroup
+  // The copies of the warpgroup's i-th tile: its (scale, zero) when started, then its code
+  // chunks one at a time (copy_chunk), so that the tile loop can spread them over its MMA chunks.
+  struct TileCopy {
+    uint8_t* dst;
+    const uint8_t* src;
+    int bytes;  // 16, or 0 to zero-fill a row past the end
+  };
+  auto start_tile = [&](int i, int page) {
     uint8_t* st = stages + (i % kLatentWgStages) * lay.stage_bytes;
     const bool in = page >= 0;
     // A row past the end is zero-filled from a valid address (page 0, slot 0).
@@ -175,13 +182,17 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     const uint8_t* src = code_src + pg * code_ps + sl * code_ts;
     // Pinned: otherwise ptxas rebuilds the address from the kernel parameters for every copy.
     asm volatile("" : "+l"(src));
-    const int bytes = in ? 16 : 0;
-#pragma unroll
-    for (int ch = 0; ch < 8; ++ch)
-      if (ch < code_chunks) cp_async_16(st + code_dst + 16 * ch, src + 16 * ch, bytes);
     cp_async_4(st + sz_dst, sz_src + pg * sz_ps + sl * sz_ts, in ? 4 : 0);
+    return TileCopy{st + code_dst, src, in ? 16 : 0};
   };
-  if (my_tiles > 0) load_tile(0, row_page(0));
+  auto copy_chunk = [&](const TileCopy& t, int ch) {
+    if (ch < code_chunks) cp_async_16(t.dst + 16 * ch, t.src + 16 * ch, t.bytes);
+  };
+  if (my_tiles > 0) {
+    const TileCopy t0 = start_tile(0, row_page(0));
+#pragma unroll
+    for (int ch = 0; ch < 8; ++ch) copy_chunk(t0, ch);
+  }
   cp_async_commit();
   int next_page = row_page(1);
 
@@ -213,8 +224,19 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     cp_async_wait<0>();
     if (wtid < 64) phi_s[wtid] = static_cast<float>(phi);
     warpgroup_sync(wg);
-    if (i + 1 < my_tiles) load_tile(i + 1, next_page);
-    cp_async_commit();
+    // The next tile's copies. At the full rank bucket (KS = 8) they go out one 16-byte chunk
+    // per MMA chunk below: a burst of 9 copies here kept the warps waiting for the copies to
+    // release their address registers (b1 64K c50 4-bit: 205 -> 194 us on an H100). At smaller
+    // buckets the MMA chunks are too short to cover them (c75: 132 -> 138 us spread), so they go
+    // out here.
+    constexpr bool kSpread = KS == 8;
+    const bool more = i + 1 < my_tiles;
+    TileCopy next{nullptr, nullptr, 0};
+    if (more) next = start_tile(i + 1, next_page);
+    if (!kSpread && more) {
+#pragma unroll
+      for (int ch = 0; ch < 8; ++ch) copy_chunk(next, ch);
+    }
     next_page = row_page(i + 2);
     if (wtid < 64) {
       phi += phi_step;
@@ -278,6 +300,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
 #pragma unroll
     for (int chunk = 0; chunk < 2 * HPC; ++chunk) {
       const int h = chunk % HPC, e = chunk / HPC;
+      if (kSpread && more) copy_chunk(next, chunk);
       if (chunk + 1 < 2 * HPC) {
         issue(chunk + 1, acc[(chunk + 1) % 2]);
         wgmma_wait<1>();
@@ -329,6 +352,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
       x[2 * h] = xl;
       x[2 * h + 1] = xh;
     }
+    cp_async_commit();
     // Quad reduce-scatter: lane c ends with head c at tokens tok_lo (own[0]) and tok_lo+8.
     float own[2];
     {
