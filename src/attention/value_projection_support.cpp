@@ -17,6 +17,9 @@ Status value_up_projection_is_supported(const ValueUpProjectionParams& p) {
   if (p.z_stride_batch < int64_t{p.num_qo_heads} * p.rank_v ||
       p.o_stride_batch < int64_t{p.num_qo_heads} * p.head_dim)
     return bad("z / o batch strides are smaller than one row");
+  if (p.heads_in_order && p.num_qo_heads != p.num_kv_heads)
+    return Status(StatusCode::kUnsupported,
+                  "value_up_projection: heads_in_order needs MHA (one query head per KV head)");
   return Status::Ok();
 }
 

@@ -275,6 +275,7 @@ ValueUpProjectionParams value_up_params(const ForwardContext& f, int layer, int 
   vp.z_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
   vp.o = m.attn.get();
   vp.o_stride_batch = m.q_width;
+  vp.heads_in_order = fl.heads_in_order;
   return vp;
 }
 

@@ -14,6 +14,7 @@
 #include "latentkv/attention/latent_append.h"
 #include "latentkv/attention/latent_decode.h"
 #include "latentkv/attention/paged_decode.h"
+#include "latentkv/attention/value_projection.h"
 #include "latentkv/quant/latent_quant.h"
 #include "latentkv/reference/latent_decode.h"
 #include "latentkv/reference/latent_store.h"
@@ -382,6 +383,26 @@ TEST(FoldedFactorsFp8, OutputErrorFarBelowFourBitLatents) {
   ::testing::Test::RecordProperty("out_err_e4m3_factors", std::to_string(e_fp8));
   EXPECT_LT(e_fp8, 0.25 * e_latents);
   EXPECT_GT(e_fp8, e_int8);
+}
+
+TEST(ValueUpProjectionSupport, StridedFormNeedsMha) {
+  ValueUpProjectionParams p;
+  p.batch_size = 1;
+  p.num_qo_heads = 8;
+  p.num_kv_heads = 2;
+  p.head_dim = 64;
+  p.group_size = 2;
+  p.rank_v = 32;
+  int32_t dummy[8] = {};
+  uint16_t buf[8] = {};
+  p.group_heads = dummy;
+  p.b_v = p.z = buf;
+  p.o = buf;
+  p.z_stride_batch = 8 * 32;
+  p.o_stride_batch = 8 * 64;
+  EXPECT_TRUE(value_up_projection_is_supported(p).ok());
+  p.heads_in_order = true;
+  EXPECT_EQ(value_up_projection_is_supported(p).code(), StatusCode::kUnsupported);
 }
 
 TEST(PagedDecodePlan, RejectsBadContextAndSizesTheWorkspace) {

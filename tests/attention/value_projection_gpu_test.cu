@@ -1,5 +1,6 @@
-// GPU test of value_up_projection_run (pointer kernel + cuBLAS batched GEMM) against a
-// double-precision CPU product, with a permuted value grouping, GQA and padded z rows.
+// GPU test of value_up_projection_run (pointer kernel + cuBLAS batched GEMM, or the strided
+// form for MHA with heads in order) against a double-precision CPU product, with a permuted value
+// grouping, GQA and padded z rows.
 #include <cublas_v2.h>
 #include <gtest/gtest.h>
 
@@ -20,7 +21,8 @@ using testing::DeviceBuffer;
 
 struct VupCase {
   int batch, qo, kv, gs, head_dim, rank_v;
-  int64_t z_pad;  // extra elements per z row
+  int64_t z_pad;          // extra elements per z row
+  bool in_order = false;  // identity grouping, run with heads_in_order (the strided form)
 };
 
 void run_case(const VupCase& c) {
@@ -32,6 +34,8 @@ void run_case(const VupCase& c) {
   for (int i = 0; i < c.kv; ++i) heads[i] = (i * 3 + 1) % c.kv;
   if (c.kv % 3 == 0)
     for (int i = 0; i < c.kv; ++i) heads[i] = c.kv - 1 - i;
+  if (c.in_order)
+    for (int i = 0; i < c.kv; ++i) heads[i] = i;
   std::vector<uint16_t> bv(static_cast<size_t>(c.kv) * c.head_dim * c.rank_v);
   for (auto& x : bv) x = half_of(nd(rng) / 8.0f);
   const int64_t zsb = int64_t{c.qo} * c.rank_v + c.z_pad;
@@ -53,6 +57,7 @@ void run_case(const VupCase& c) {
   p.z_stride_batch = zsb;
   p.o = d_o.get();
   p.o_stride_batch = osb;
+  p.heads_in_order = c.in_order;
   cublasHandle_t cublas;
   ASSERT_EQ(cublasCreate(&cublas), CUBLAS_STATUS_SUCCESS);
   const int64_t ws_bytes = value_up_projection_workspace_bytes(p);
@@ -89,6 +94,10 @@ TEST(ValueUpProjectionGpu, MatchesReference) {
   run_case({3, 6, 6, 3, 64, 288, 0});     // groups of 3
   run_case({9, 8, 8, 4, 128, 64, 0});
   run_case({2, 4, 4, 2, 64, 20, 4});  // rank not a multiple of 8
+  // Strided form: Llama-2 c50 at batch 1 and 8, and padded z rows with a rank of 40.
+  run_case({1, 32, 32, 4, 128, 256, 0, true});
+  run_case({8, 32, 32, 4, 128, 128, 0, true});
+  run_case({3, 6, 6, 3, 64, 40, 8, true});
 }
 
 }  // namespace

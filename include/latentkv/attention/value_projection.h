@@ -30,6 +30,10 @@ struct ValueUpProjectionParams {
   /// o, fp16: o[b*o_stride_batch + h*head_dim + d].
   uint16_t* o = nullptr;
   int64_t o_stride_batch = 0;
+  /// The caller's promise that group_heads is the identity (KV head i at position i) and the
+  /// model is MHA: then B_v's slices are in query-head order, and the product runs as one strided
+  /// batched GEMM, without the pointer kernel.
+  bool heads_in_order = false;
 };
 
 /// out[b, :] = Σ_h z[b, h, :] · W'_{o,h}ᵀ with W'_o fp16 [d_model][num_qo_heads*rank_v].
@@ -51,7 +55,8 @@ int64_t value_up_projection_workspace_bytes(const ValueUpProjectionParams& param
 Status folded_output_is_supported(const FoldedOutputParams& params);
 
 #if defined(LATENTKV_WITH_CUDA)
-/// One small kernel fills the pointer arrays in `workspace`, then one cublasGemmBatchedEx.
+/// One small kernel fills the pointer arrays in `workspace`, then one cublasGemmBatchedEx; with
+/// heads_in_order, one cublasGemmStridedBatchedEx (workspace unused).
 Status value_up_projection_run(const ValueUpProjectionParams& params, cublasContext* cublas,
                                void* workspace, int64_t workspace_bytes, GpuStream stream);
 /// One cublasGemmEx.
