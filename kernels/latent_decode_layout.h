@@ -123,7 +123,7 @@ LKV_HOST_DEVICE constexpr int latent_ctas_per_sm(bool fold, int hpc, int ksteps,
 namespace latentkv::kernels {
 
 /// Warpgroup (wgmma) form of the folded 4-bit kernel (latent_decode_wgmma.cuh): two warpgroups of
-/// 4 warps, each running its own stream of 64-token tiles; the int8 folded factors of the CTA's 4
+/// 4 warps, each running its own stream of 64-token tiles; the e4m3 folded factors of the CTA's 4
 /// heads stay in shared memory for the whole CTA.
 constexpr int kLatentWgHeads = 4;   ///< KV heads (= query heads, MHA) per CTA
 constexpr int kLatentWgGroups = 2;  ///< warpgroups per CTA
