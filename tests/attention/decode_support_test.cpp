@@ -19,6 +19,7 @@
 #include "latentkv/reference/latent_decode.h"
 #include "latentkv/reference/latent_store.h"
 #include "latentkv/rope.h"
+#include "support/test_support.h"
 
 namespace latentkv {
 namespace {
@@ -364,18 +365,11 @@ TEST(FoldedFactorsFp8, OutputErrorFarBelowFourBitLatents) {
     opt.fp8_key_factors = fp8;
     return reference::latent_decode_values(p, opt).out;
   };
-  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) {
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      num += (a[i] - b[i]) * (a[i] - b[i]);
-      den += b[i] * b[i];
-    }
-    return std::sqrt(num / den);
-  };
+  using testing::rel_err;
   const std::vector<double> exact4 = values(4, false, false);
-  const double e_latents = rel(exact4, values(16, false, false));
-  const double e_int8 = rel(values(4, true, false), exact4);
-  const double e_fp8 = rel(values(4, true, true), exact4);
+  const double e_latents = rel_err(exact4, values(16, false, false));
+  const double e_int8 = rel_err(values(4, true, false), exact4);
+  const double e_fp8 = rel_err(values(4, true, true), exact4);
   std::printf("output error: 4-bit latents %.4f, int8 factors %.4f, e4m3 factors %.4f\n", e_latents,
               e_int8, e_fp8);
   ::testing::Test::RecordProperty("out_err_4bit_latents", std::to_string(e_latents));

@@ -24,6 +24,7 @@ namespace latentkv {
 namespace {
 
 using testing::DeviceBuffer;
+using testing::rel_err;
 
 struct DecodeCase {
   const char* name;
@@ -54,15 +55,6 @@ double out_value(const std::vector<uint8_t>& raw, DType t, size_t i) {
   float f;
   std::memcpy(&f, &b, 4);
   return f;
-}
-
-double rel_err(const std::vector<double>& a, const std::vector<double>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - ref[i]) * (a[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
 }
 
 /// One decode problem: the host cache and factors (CPU reference inputs, `p`) and their device

@@ -30,17 +30,9 @@ namespace latentkv {
 namespace {
 
 using testing::DeviceBuffer;
+using testing::rel_err;
 
 #define ASSERT_LKV(call) ASSERT_EQ((call), LKV_OK) << #call << ": " << lkv_last_error_message()
-
-double rel_err(const std::vector<double>& a, const std::vector<double>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += (a[i] - ref[i]) * (a[i] - ref[i]);
-    den += ref[i] * ref[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
-}
 
 std::vector<uint16_t> random_half(size_t n, float scale, std::mt19937& rng) {
   std::normal_distribution<float> nd(0.0f, 1.0f);

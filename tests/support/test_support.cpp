@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -29,7 +31,8 @@ std::string wikitext_dir() {
 
 std::string temp_dir() {
   const char* base = std::getenv("TMPDIR");
-  std::string dir = std::string(base ? base : "/tmp") + "/latentkv-test-" + std::to_string(getpid());
+  std::string dir =
+      std::string(base ? base : "/tmp") + "/latentkv-test-" + std::to_string(getpid());
   mkdir(dir.c_str(), 0755);
   return dir;
 }
@@ -46,6 +49,15 @@ bool gpu_available() {
 #else
   return false;
 #endif
+}
+
+double rel_err(const std::vector<double>& a, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (a[i] - ref[i]) * (a[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
 }
 
 }  // namespace latentkv::testing
