@@ -188,11 +188,11 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   auto copy_chunk = [&](const TileCopy& t, int ch) {
     if (ch < code_chunks) cp_async_16(t.dst + 16 * ch, t.src + 16 * ch, t.bytes);
   };
-  if (my_tiles > 0) {
-    const TileCopy t0 = start_tile(0, row_page(0));
+  auto copy_chunks = [&](const TileCopy& t) {  // all of them, in one burst
 #pragma unroll
-    for (int ch = 0; ch < 8; ++ch) copy_chunk(t0, ch);
-  }
+    for (int ch = 0; ch < 8; ++ch) copy_chunk(t, ch);
+  };
+  if (my_tiles > 0) copy_chunks(start_tile(0, row_page(0)));
   cp_async_commit();
   int next_page = row_page(1);
 
@@ -233,10 +233,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     const bool more = i + 1 < my_tiles;
     TileCopy next{nullptr, nullptr, 0};
     if (more) next = start_tile(i + 1, next_page);
-    if (!kSpread && more) {
-#pragma unroll
-      for (int ch = 0; ch < 8; ++ch) copy_chunk(next, ch);
-    }
+    if (!kSpread && more) copy_chunks(next);
     next_page = row_page(i + 2);
     if (wtid < 64) {
       phi += phi_step;

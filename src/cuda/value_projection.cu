@@ -35,12 +35,12 @@ Status value_up_projection_run(const ValueUpProjectionParams& p, cublasContext* 
   const void** bz = const_cast<const void**>(ptrs + p.num_qo_heads);
   void** c = ptrs + 2 * p.num_qo_heads;
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  const CublasStreamScope on_stream(cublas, s);
+  LKV_CUBLAS_RETURN(on_stream.status());
   const float alpha = 1.0f, beta = 0.0f;
   // Column-major per head: o_h [head_dim, batch] = B_v slice [head_dim, rank_v] · z_h [rank_v,
   // batch].
   if (p.heads_in_order) {  // slice h at h·head_dim·rank_v, z_h and o_h at fixed head strides
-    const CublasStreamScope on_stream(cublas, s);
-    LKV_CUBLAS_RETURN(on_stream.status());
     LKV_CUBLAS_RETURN(cublasGemmStridedBatchedEx(
         cublas, CUBLAS_OP_T, CUBLAS_OP_N, p.head_dim, p.batch_size, p.rank_v, &alpha, p.b_v,
         CUDA_R_16F, p.rank_v, int64_t{p.head_dim} * p.rank_v, p.z, CUDA_R_16F,
@@ -51,8 +51,6 @@ Status value_up_projection_run(const ValueUpProjectionParams& p, cublasContext* 
   }
   value_pointer_kernel<<<(p.num_qo_heads + 127) / 128, 128, 0, s>>>(p, a, bz, c);
   LKV_CUDA_RETURN(cudaGetLastError());
-  const CublasStreamScope on_stream(cublas, s);
-  LKV_CUBLAS_RETURN(on_stream.status());
   const cublasStatus_t st = cublasGemmBatchedEx(
       cublas, CUBLAS_OP_T, CUBLAS_OP_N, p.head_dim, p.batch_size, p.rank_v, &alpha, a, CUDA_R_16F,
       p.rank_v, bz, CUDA_R_16F, static_cast<int>(p.z_stride_batch), &beta, c, CUDA_R_16F,

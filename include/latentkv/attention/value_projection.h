@@ -56,7 +56,7 @@ Status folded_output_is_supported(const FoldedOutputParams& params);
 
 #if defined(LATENTKV_WITH_CUDA)
 /// One small kernel fills the pointer arrays in `workspace`, then one cublasGemmBatchedEx; with
-/// heads_in_order, one cublasGemmStridedBatchedEx (workspace unused).
+/// heads_in_order, one cublasGemmStridedBatchedEx (the workspace is still required, not read).
 Status value_up_projection_run(const ValueUpProjectionParams& params, cublasContext* cublas,
                                void* workspace, int64_t workspace_bytes, GpuStream stream);
 /// One cublasGemmEx.
