@@ -208,3 +208,17 @@ LKV_HOST_DEVICE constexpr bool latent_wg_takes(int head_dim, int bits, int hpc, 
 }
 
 }  // namespace latentkv::kernels
+
+// ---- Split combine fused with the value up-projection (latent_combine_up.cuh) ---------------
+
+namespace latentkv::kernels {
+
+constexpr int kUpSlices = 4;  ///< CTAs sharing one head's output rows (parallelism at batch 1)
+constexpr int kUpThreads = 256;
+constexpr int kUpWarps = kUpThreads / 32;
+constexpr int kUpMaxVecs = 8;    ///< latent vectors (query heads × sequences) one CTA projects
+constexpr int kUpMaxRank = 512;  ///< rank_v: 16-byte B_v fragments of 256 columns per lane
+constexpr int kUpMaxItems = 8;   ///< merged latent values per thread: vectors·rank_v <= 2048
+constexpr int kUpWeightSlots = 4096;  ///< merge weights per CTA: num_slots of each vector
+
+}  // namespace latentkv::kernels

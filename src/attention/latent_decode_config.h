@@ -93,7 +93,8 @@ inline LatentWorkspaceLayout latent_workspace_layout(const LatentDecodeParams& p
     off += align256(bytes);
     return at;
   };
-  if (slots > 1) {
+  // With b_v, a single split's result goes to part_o too (fp32), for the combine-up kernel.
+  if (slots > 1 || p.b_v) {
     l.part_o = take(rows * slots * p.v.rank * 4);
     l.part_lse = take(rows * slots * 4);
   }

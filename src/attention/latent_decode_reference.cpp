@@ -110,6 +110,27 @@ FoldedQuery fold_query(const LatentDecodeParams& p, int64_t qoff, int64_t brow0,
   return f;
 }
 
+// o[b, h, :head_dim] = B_v,g[s] · z[b, h, :rank_v] for KV head h / ratio at (group g, slot s).
+std::vector<double> up_project(const LatentDecodeParams& p, const std::vector<double>& z) {
+  const int ratio = p.num_qo_heads / p.num_kv_heads, hd = p.head_dim, rv = p.v.rank;
+  std::vector<double> o(static_cast<size_t>(p.batch_size) * p.num_qo_heads * hd);
+  for (int h = 0; h < p.num_qo_heads; ++h) {
+    const int pos = static_cast<int>(
+        std::find(p.group_heads, p.group_heads + p.num_kv_heads, h / ratio) - p.group_heads);
+    const uint16_t* bv = p.b_v + static_cast<int64_t>(pos) * hd * rv;
+    for (int b = 0; b < p.batch_size; ++b) {
+      const double* zh = &z[(static_cast<size_t>(b) * p.num_qo_heads + h) * rv];
+      double* oh = &o[(static_cast<size_t>(b) * p.num_qo_heads + h) * hd];
+      for (int d = 0; d < hd; ++d) {
+        double acc = 0.0;
+        for (int c = 0; c < rv; ++c) acc += half_bits_to_float(bv[d * rv + c]) * zh[c];
+        oh[d] = acc;
+      }
+    }
+  }
+  return o;
+}
+
 }  // namespace
 
 DecodeValues latent_decode_values(const LatentDecodeParams& p, const LatentDecodeOptions& opt) {
@@ -219,12 +240,13 @@ DecodeValues latent_decode_values(const LatentDecodeParams& p, const LatentDecod
         }
     }
   }
+  if (p.b_v) res.out = up_project(p, res.out);
   return res;
 }
 
 void latent_decode(const LatentDecodeParams& p, const LatentDecodeOptions& opt) {
   const DecodeValues r = latent_decode_values(p, opt);
-  const int rv = p.v.rank;
+  const int rv = p.b_v ? p.head_dim : p.v.rank;
   for (int b = 0; b < p.batch_size; ++b)
     for (int h = 0; h < p.num_qo_heads; ++h) {
       const size_t bh = static_cast<size_t>(b) * p.num_qo_heads + h;

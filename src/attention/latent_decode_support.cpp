@@ -76,6 +76,14 @@ Status latent_decode_is_supported(const LatentDecodeParams& p) {
   LKV_RETURN_IF_ERROR(check_cache_view(p.v, "v", ring));
   if (p.k.rank > p.group_size * p.head_dim || p.v.rank > p.group_size * p.head_dim)
     return bad("rank above group_size*head_dim = ", p.group_size * p.head_dim);
+  if (p.b_v && reinterpret_cast<uintptr_t>(p.b_v) % 16)
+    return bad("b_v (value up-projections) must be 16-byte aligned");
+  if (p.b_v && (p.v.rank > kernels::kUpMaxRank ||
+                ratio * p.v.rank > kernels::kUpMaxItems * kernels::kUpThreads))
+    return unsupported(
+        "rank_v ", p.v.rank, " with GQA ratio ", ratio,
+        " for the fused value up-projection (b_v): needs rank_v <= ", kernels::kUpMaxRank,
+        " and ratio*rank_v <= ", kernels::kUpMaxItems * kernels::kUpThreads);
   const int nw = kernels::latent_num_warps(p.head_dim);
   if (p.v.rank > 16 * kernels::kLatentMaxVPairs * nw)
     return unsupported("rank_v ", p.v.rank, " > ", 16 * kernels::kLatentMaxVPairs * nw,
@@ -147,6 +155,13 @@ Status latent_decode_plan(const LatentDecodeParams& p, int max_seq_len, int num_
                                             num_sms, kCtaFixedTiles, trailing);
   out.num_splits = choice.num_splits;
   out.tokens_per_split = choice.tokens_per_split;
+  // The fused up-projection keeps one merge weight per slot of each query head of a KV head.
+  const int max_splits = kernels::kUpWeightSlots / ratio - out.extra_splits;
+  if (p.b_v && out.num_splits > max_splits) {
+    const int tiles = (max_seq_len + kernels::kLatentTile - 1) / kernels::kLatentTile;
+    out.tokens_per_split = (tiles + max_splits - 1) / max_splits * kernels::kLatentTile;
+    out.num_splits = (max_seq_len + out.tokens_per_split - 1) / out.tokens_per_split;
+  }
   out.workspace_bytes = detail::latent_workspace_layout(p, out.num_splits + out.extra_splits).total;
   *plan = out;
   return Status::Ok();

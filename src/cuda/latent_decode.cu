@@ -3,6 +3,7 @@
 #include "attention/latent_decode_config.h"
 #include "cuda/cuda_status.h"
 #include "cuda/decode_combine.h"
+#include "cuda/latent_combine_up.h"
 #include "cuda/latent_decode_launch.cuh"
 #include "cuda/latent_decode_wgmma.h"
 #include "cuda/latent_query_fold.h"
@@ -140,6 +141,12 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.out_dtype = static_cast<int>(p.out_dtype);
   kp.out_sb = p.out_stride_batch;
   kp.out_sh = p.out_stride_head;
+  if (p.b_v && slots == 1) {  // the single split's latent result, in fp32, for the combine-up
+    kp.out = kp.part_o;
+    kp.out_dtype = static_cast<int>(DType::kF32);
+    kp.out_sb = int64_t{p.num_qo_heads} * p.v.rank;
+    kp.out_sh = p.v.rank;
+  }
   kp.lse = p.lse;
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
   const int nw = kernels::latent_num_warps(p.head_dim);
@@ -204,7 +211,27 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
       LKV_CUDA_RETURN(launch_family(fold, p.head_dim, 16, kpw, hpc16, grid16, smem16, s));
   }
 
-  if (slots > 1) {
+  if (p.b_v) {
+    kernels::CombineUpParams up{};
+    up.part_o = kp.part_o;
+    up.part_lse = kp.part_lse;
+    up.num_slots = slots;
+    up.rank_v = p.v.rank;
+    up.head_dim = p.head_dim;
+    up.batch_size = p.batch_size;
+    up.num_qo_heads = p.num_qo_heads;
+    up.num_kv_heads = p.num_kv_heads;
+    up.ratio = ratio;
+    up.seqs_per_cta = detail::combine_up_seqs_per_cta(p.batch_size, ratio, slots, p.v.rank);
+    up.group_heads = p.group_heads;
+    up.b_v = reinterpret_cast<const __half*>(p.b_v);
+    up.out = p.out;
+    up.out_dtype = static_cast<int>(p.out_dtype);
+    up.out_sb = p.out_stride_batch;
+    up.out_sh = p.out_stride_head;
+    up.lse = p.lse;
+    LKV_CUDA_RETURN(detail::launch_latent_combine_up(up, s));
+  } else if (slots > 1) {
     kernels::DecodeCombineParams cp{};
     cp.part_o = kp.part_o;
     cp.part_lse = kp.part_lse;

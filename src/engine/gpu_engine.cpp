@@ -224,12 +224,10 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
     m.decode_path = "paged fp16 decode";
   } else {
     const LatentWindowPolicy window = factors_->window();
-    int max_rank_v = 0;
     m.fused_decode = true;
     m.latent_plans.resize(c.n_layers);
     for (int l = 0; l < c.n_layers; ++l) {
       const GpuLatentLayer& fl = factors_->layer(l);
-      max_rank_v = std::max(max_rank_v, fl.rank_v);
       auto layout = [&](int rank) {
         return make_latent_cache_layout(fl.num_groups, rank, factors_->quant(), options_.page_size,
                                         m.num_pages, window, options_.max_batch);
@@ -268,7 +266,6 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
       m.append_workspace_bytes =
           std::max(m.append_workspace_bytes, latent_append_workspace_bytes(ap, m.rows));
     }
-    m.z.allocate(int64_t{options_.max_batch} * c.num_qo_heads * max_rank_v, "latent attention");
     for (int l = 0; l < c.n_layers && m.fused_decode; ++l) {
       LatentDecodeParams d = engine::latent_decode_params(f, l, 1);
       for (int b = 1; b <= options_.max_batch; ++b) {
@@ -287,14 +284,9 @@ GpuEngine::GpuEngine(const GpuModelWeights& weights, const GpuLatentFactors* fac
         m.decode_workspace_bytes = std::max(m.decode_workspace_bytes, plan.workspace_bytes);
         m.latent_plans[l].push_back(plan);
       }
-      const ValueUpProjectionParams vp = engine::value_up_params(f, l, options_.max_batch);
-      check(value_up_projection_is_supported(vp));
-      m.vup_workspace_bytes =
-          std::max(m.vup_workspace_bytes, value_up_projection_workspace_bytes(vp));
     }
     if (m.fused_decode) m.decode_path = "fused latent decode";
     m.append_workspace.allocate(m.append_workspace_bytes, "latent append workspace");
-    m.vup_workspace.allocate(m.vup_workspace_bytes, "value projection workspace");
   }
   m.decode_workspace.allocate(m.decode_workspace_bytes, "decode workspace");
   check_cuda(cudaDeviceSynchronize(), "engine setup");

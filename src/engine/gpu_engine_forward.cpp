@@ -251,32 +251,12 @@ LatentDecodeParams latent_decode_params(const ForwardContext& f, int layer, int 
   d.v = m.latent_cache[layer].v;
   d.window = f.factors->window();
   d.pages = {m.indptr.get(), m.indices.get(), m.seq_lens_new.get(), m.page_size};
-  d.out = m.z.get();
+  d.b_v = fl.b_v;  // the up-projection runs in the split combine: out is in head space
+  d.out = m.attn.get();
   d.out_dtype = DType::kF16;
-  d.out_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
-  d.out_stride_head = fl.rank_v;
+  d.out_stride_batch = m.q_width;
+  d.out_stride_head = c.head_dim;
   return d;
-}
-
-ValueUpProjectionParams value_up_params(const ForwardContext& f, int layer, int batch) {
-  GpuEngine::Impl& m = f.m;
-  const LlamaConfig& c = f.config;
-  const GpuLatentLayer& fl = f.factors->layer(layer);
-  ValueUpProjectionParams vp;
-  vp.batch_size = batch;
-  vp.num_qo_heads = c.num_qo_heads;
-  vp.num_kv_heads = c.num_kv_heads;
-  vp.head_dim = c.head_dim;
-  vp.group_size = fl.group_size;
-  vp.rank_v = fl.rank_v;
-  vp.group_heads = fl.group_heads;
-  vp.b_v = fl.b_v;
-  vp.z = m.z.get();
-  vp.z_stride_batch = int64_t{c.num_qo_heads} * fl.rank_v;
-  vp.o = m.attn.get();
-  vp.o_stride_batch = m.q_width;
-  vp.heads_in_order = fl.heads_in_order;
-  return vp;
 }
 
 LatentAppendParams latent_append_params(const ForwardContext& f, int layer, int batch, int n,
@@ -414,9 +394,6 @@ void decode_step(const ForwardContext& f, int batch) {
         const LatentDecodeParams d = latent_decode_params(f, l, batch);
         check(latent_decode_run(d, m.latent_plans[l][batch - 1], m.decode_workspace.get(),
                                 m.decode_workspace_bytes, s));
-        const ValueUpProjectionParams vp = value_up_params(f, l, batch);
-        check(
-            value_up_projection_run(vp, m.cublas, m.vup_workspace.get(), m.vup_workspace_bytes, s));
       } else {
         // Rebuild fallback (shapes the fused kernel does not take): one sequence at a time, with
         // lengths from the host mirror, so this path is not captured in a graph.

@@ -13,7 +13,6 @@
 #include "latentkv/attention/latent_append.h"
 #include "latentkv/attention/latent_decode.h"
 #include "latentkv/attention/paged_decode.h"
-#include "latentkv/attention/value_projection.h"
 #include "latentkv/engine/gpu_engine.h"
 
 namespace latentkv {
@@ -91,9 +90,6 @@ struct GpuEngine::Impl {
   int64_t decode_workspace_bytes = 0;
   engine::DeviceArray<char> append_workspace;
   int64_t append_workspace_bytes = 0;
-  engine::DeviceArray<uint16_t> z;  // [max_batch, Hq, max rank_v] latent-space attention
-  engine::DeviceArray<char> vup_workspace;
-  int64_t vup_workspace_bytes = 0;
 
   // Rebuild scratch of the latent prefill (grown on demand): latents and rebuilt K/V of one
   // sequence.
@@ -123,11 +119,10 @@ void gemm(GpuEngine::Impl& m, const uint16_t* x, int64_t ldx, const uint16_t* w,
 
 /// The params of the ops a forward pass runs for `layer`, built in one place for the forward
 /// passes and for the constructor's checks and plans (which must see the same params):
-///   paged / latent decode attention and the value up-projection of slots 0..batch-1, reading
-///   the lengths after the step's append (m.seq_lens_new);
+///   paged / latent decode attention (the latter with the value up-projection) of slots
+///   0..batch-1, reading the lengths after the step's append (m.seq_lens_new);
 PagedDecodeParams paged_decode_params(const ForwardContext& f, int layer, int batch);
 LatentDecodeParams latent_decode_params(const ForwardContext& f, int layer, int batch);
-ValueUpProjectionParams value_up_params(const ForwardContext& f, int layer, int batch);
 ///   the latent append of rows [0, n) of m.xn for the sequences of `pages`, into views k / v.
 LatentAppendParams latent_append_params(const ForwardContext& f, int layer, int batch, int n,
                                         const int32_t* append_indptr, const PageTableView& pages,

@@ -127,8 +127,6 @@ void GpuLatentFactors::build(const LlamaConfig& c, const std::vector<HostLayer>&
     const std::vector<int32_t> heads(h.group_heads.begin(), h.group_heads.end());
     std::vector<int32_t> index(c.num_kv_heads);
     for (int i = 0; i < c.num_kv_heads; ++i) index[h.group_heads[i]] = i;
-    l.heads_in_order = c.num_qo_heads == c.num_kv_heads;
-    for (int i = 0; i < c.num_kv_heads; ++i) l.heads_in_order &= h.group_heads[i] == i;
     l.group_heads = reinterpret_cast<const int32_t*>(ptr[6]);
     l.kv_head_index = reinterpret_cast<const int32_t*>(ptr[7]);
     copy_to(ptr[6], heads.data(), sizes[6], "group heads");

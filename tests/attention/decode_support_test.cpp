@@ -149,6 +149,9 @@ TEST(LatentDecodeSupport, RejectsWithAReason) {
        StatusCode::kInvalidArgument},
       {"q_dtype", [](LatentDecodeParams& p) { p.q_dtype = DType::kF32; }, StatusCode::kUnsupported},
       {"sm_scale", [](LatentDecodeParams& p) { p.sm_scale = 0.0f; }, StatusCode::kInvalidArgument},
+      {"b_v",  // 2 bytes past an aligned pointer
+       [](LatentDecodeParams& p) { p.b_v = static_cast<const uint16_t*>(p.q) + 1; },
+       StatusCode::kInvalidArgument},
   };
   for (const Bad& b : cases) {
     Config c;
@@ -165,6 +168,17 @@ TEST(LatentDecodeSupport, RejectsWithAReason) {
   const Status wide_k = latent_decode_is_supported(Config(16, 1024, 256, 8).p);
   EXPECT_EQ(wide_k.code(), StatusCode::kUnsupported);
   EXPECT_NE(wide_k.message().find("register-resident"), std::string::npos) << wide_k.message();
+  // The fused up-projection merges at most 2048 latent values of one KV head's query heads.
+  Config up(4, 256, 512);
+  up.p.num_qo_heads = 256;  // GQA ratio 8
+  up.p.b_v = reinterpret_cast<const uint16_t*>(up.p.q);
+  const Status up_st = latent_decode_is_supported(up.p);
+  EXPECT_EQ(up_st.code(), StatusCode::kUnsupported);
+  EXPECT_NE(up_st.message().find("ratio*rank_v"), std::string::npos) << up_st.message();
+  up.p.num_qo_heads = 128;  // ratio 4: 4 x 512 fits (without the fp16 window kernel's tiles)
+  up.p.window = LatentWindowPolicy{};
+  EXPECT_TRUE(latent_decode_is_supported(up.p).ok())
+      << latent_decode_is_supported(up.p).to_string();
   const Status smem = latent_decode_is_supported(Config(16, 512, 512, 8).p);
   EXPECT_EQ(smem.code(), StatusCode::kUnsupported);
   EXPECT_NE(smem.message().find("shared memory"), std::string::npos) << smem.message();
@@ -197,6 +211,23 @@ TEST(LatentDecodePlan, SplitsLongContextsAndSizesTheWorkspace) {
   ASSERT_TRUE(latent_decode_plan(f.p, 1024, 132, &plan).ok());
   EXPECT_EQ(plan.heads_per_cta, 2);
   EXPECT_EQ(plan.extra_splits, 0);
+  // One split: with the fused up-projection (b_v) its result goes through the partials too,
+  // fp32 [256 sequences][32 heads][256] and their log-sum-exps.
+  f.p.batch_size = 256;
+  ASSERT_TRUE(latent_decode_plan(f.p, 4096, 132, &plan).ok());
+  ASSERT_EQ(plan.num_splits + plan.extra_splits, 1);
+  const int64_t direct = plan.workspace_bytes;
+  f.p.b_v = reinterpret_cast<const uint16_t*>(f.dummy.data());
+  ASSERT_TRUE(latent_decode_plan(f.p, 4096, 132, &plan).ok());
+  EXPECT_EQ(plan.workspace_bytes - direct, 256 * 32 * 256 * 4 + 256 * 32 * 4);
+  // Most splits, GQA ratio 8: the fused up-projection keeps 4096 merge weights per KV head, so
+  // a plan takes at most 512 slots (and still covers the whole context).
+  Config g(4, 64, 64, 1);
+  g.p.num_qo_heads = 256;
+  g.p.b_v = reinterpret_cast<const uint16_t*>(g.dummy.data());
+  ASSERT_TRUE(latent_decode_plan(g.p, 131072, 1 << 20, &plan).ok());
+  EXPECT_LE((plan.num_splits + plan.extra_splits) * 8, 4096);
+  EXPECT_GE(int64_t{plan.num_splits} * plan.tokens_per_split, 131072);
 }
 
 // The warpgroup form runs the residual window's CTAs after the page CTAs in one grid, one CTA

@@ -33,6 +33,7 @@ struct DecodeCase {
   std::vector<int> lens;
   DType q_dtype = DType::kF16;
   DType out_dtype = DType::kF32;
+  bool up = false;  ///< value up-projection fused into the combine (LatentDecodeParams::b_v)
 };
 
 uint16_t to_bf16_bits(float f) {
@@ -62,7 +63,7 @@ double out_value(const std::vector<uint8_t>& raw, DType t, size_t i) {
 struct Problem {
   DecodeCase c;
   testing::HostLatentCache cache;
-  std::vector<uint16_t> b_k, q;
+  std::vector<uint16_t> b_k, b_v, q;
   LatentKeyFactorsI8 b_i8;
   std::vector<int32_t> group_heads;
   std::vector<double> inv_freq;
@@ -72,7 +73,7 @@ struct Problem {
   LatentDecodeParams p, dp;
   DeviceBuffer<uint8_t> kc, ksz, kr, vc, vsz, vr, d_out;
   DeviceBuffer<int32_t> d_indptr, d_indices, d_lens, d_gh, d_rowsum;
-  DeviceBuffer<uint16_t> d_q, d_bk;
+  DeviceBuffer<uint16_t> d_q, d_bk, d_bv;
   DeviceBuffer<int8_t> d_bi8;
   DeviceBuffer<float> d_bscale, d_lse;
   DeviceBuffer<double> d_inv;
@@ -106,7 +107,11 @@ struct Problem {
     RopeConfig rope;
     rope.theta = 10000.0;
     inv_freq = rope_inv_freq(rope, hd);
-    out_elems = static_cast<size_t>(batch) * c.num_qo_heads * c.rank_v;
+    if (c.up) {  // value factors of the same scale as the key factors
+      b_v.resize(brows * c.rank_v);
+      for (auto& x : b_v) x = float_to_half_bits(nd(rng) / std::sqrt(static_cast<float>(c.rank_v)));
+    }
+    out_elems = static_cast<size_t>(batch) * c.num_qo_heads * out_width();
     out_host.resize(out_elems * dtype_bytes(c.out_dtype));
     lse_host.resize(static_cast<size_t>(batch) * c.num_qo_heads);
 
@@ -132,9 +137,10 @@ struct Problem {
     p.pages = cache.pages();
     p.out = out_host.data();
     p.out_dtype = c.out_dtype;
-    p.out_stride_batch = int64_t{c.num_qo_heads} * c.rank_v;
-    p.out_stride_head = c.rank_v;
+    p.out_stride_batch = int64_t{c.num_qo_heads} * out_width();
+    p.out_stride_head = out_width();
     p.lse = lse_host.data();
+    if (c.up) p.b_v = b_v.data();
 
     kc = DeviceBuffer<uint8_t>(cache.k_codes);
     ksz = DeviceBuffer<uint8_t>(cache.k_sz);
@@ -148,6 +154,7 @@ struct Problem {
     d_gh = DeviceBuffer<int32_t>(group_heads);
     d_q = DeviceBuffer<uint16_t>(q);
     d_bk = DeviceBuffer<uint16_t>(b_k);
+    if (c.up) d_bv = DeviceBuffer<uint16_t>(b_v);
     d_bi8 = DeviceBuffer<int8_t>(b_i8.values);
     d_bscale = DeviceBuffer<float>(b_i8.scale);
     d_lse = DeviceBuffer<float>(lse_host.size());
@@ -158,6 +165,7 @@ struct Problem {
     dp.group_heads = d_gh.get();
     dp.q = d_q.get();
     dp.b_k = d_bk.get();
+    if (c.up) dp.b_v = d_bv.get();
     dp.b_k_i8 = d_bi8.get();
     dp.b_k_i8_scale = d_bscale.get();
     dp.b_k_i8_rowsum = d_rowsum.get();
@@ -170,6 +178,9 @@ struct Problem {
     dp.out = d_out.get();
     dp.lse = d_lse.get();
   }
+
+  /// Values per head in the output: head space with the fused up-projection, else latent space.
+  int out_width() const { return c.up ? c.head_dim : c.rank_v; }
 
   /// Poisons the device output and lse (NaN) before a run.
   void poison() {
@@ -206,7 +217,7 @@ struct Problem {
       const int b = static_cast<int>(i / c.num_qo_heads);
       if (lens[b] == 0) {
         EXPECT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "empty sequence lse " << lse[i];
-        for (int col = 0; col < c.rank_v; ++col) EXPECT_EQ(got[i * c.rank_v + col], 0.0);
+        for (int col = 0; col < out_width(); ++col) EXPECT_EQ(got[i * out_width() + col], 0.0);
         continue;
       }
       lse_err = std::max(lse_err, static_cast<double>(std::fabs(lse[i] - exact.lse[i])));
@@ -350,7 +361,53 @@ INSTANTIATE_TEST_SUITE_P(
                    DType::kBF16},
         DecodeCase{
             "int4_mha_g8_r160_v128", 128, 8, 8, 8, 160, 128, 4, 16, win(0, 1), {4097, 0, 129}},
-        DecodeCase{"int4_mha_g8_r160_v192", 128, 8, 8, 8, 160, 192, 4, 16, win(0, 1), {700, 64}}),
+        DecodeCase{"int4_mha_g8_r160_v192", 128, 8, 8, 8, 160, 192, 4, 16, win(0, 1), {700, 64}},
+        // Value up-projection fused into the combine (b_v): the engine's shape (warpgroup form
+        // with its window), GQA groups of 3 at head_dim 64 with a permuted grouping, and 11
+        // sequences (several blocks of the combine-up's sequences) at rank 512 (two B_v
+        // fragments per lane). One split writes the latent result for the combine-up to read.
+        DecodeCase{"up_int4_mha_g4_r256_window",
+                   128,
+                   4,
+                   4,
+                   4,
+                   256,
+                   256,
+                   4,
+                   16,
+                   win(128, 16),
+                   {1500, 300, 0},
+                   DType::kF16,
+                   DType::kF16,
+                   true},
+        DecodeCase{"up_int3_hd64_gqa_g3",
+                   64,
+                   9,
+                   3,
+                   3,
+                   96,
+                   64,
+                   3,
+                   16,
+                   win(16, 8),
+                   {300, 1, 0, 77},
+                   DType::kBF16,
+                   DType::kBF16,
+                   true},
+        DecodeCase{"up_int4_mha_g4_r512_b11",
+                   128,
+                   4,
+                   4,
+                   4,
+                   128,
+                   512,
+                   4,
+                   16,
+                   win(0, 1),
+                   {5, 0, 17, 1, 113, 64, 2, 300, 1, 9, 33},
+                   DType::kF16,
+                   DType::kF32,
+                   true}),
     [](const ::testing::TestParamInfo<DecodeCase>& info) { return std::string(info.param.name); });
 
 // Which shapes the warpgroup kernel takes (sm_90a build on a compute capability 9.0 device): the

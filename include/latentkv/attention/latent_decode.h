@@ -5,8 +5,9 @@
 //   k_t   = RoPE_t(B_k,g[s] · ĥ_k,t)          (ĥ = cached latent, dequantized; RoPE at position t)
 //   p_h,t = softmax_t(sm_scale · q_h · k_t)
 //   out_h = Σ_t p_h,t · ĥ_v,t                  ([rank_v], the latent-space value result)
-// The value up-projection (B_v then W_o, or a folded W'_o) is a separate step
-// (value_projection.h). Keys and values share the grouping (same group_size and group_heads).
+// The value up-projection by B_v is either fused into the split combine (b_v below) or a separate
+// step (value_projection.h), as is W_o or a folded W'_o. Keys and values share the grouping (same
+// group_size and group_heads).
 //
 // Kernel (kernels/latent_decode.cuh): one CTA per (sequence, block of heads_per_cta KV heads of a
 // group, token split). The key factors of those heads stay in registers for the whole CTA; every
@@ -61,8 +62,13 @@ struct LatentDecodeParams {
   LatentWindowPolicy window;
   /// Pages shared by K and V; pages.seq_lens[b] = tokens cached for sequence b.
   PageTableView pages;
+  /// Optional value up-projections, fp16 [num_groups][group_size*head_dim][rank_v]
+  /// (ProjectionFactors::b of the values, 16-byte aligned). When set, the split combine applies
+  /// them: out receives o[b, h, d] = Σ_c B_v,g[s][d][c] · out_h[c], d < head_dim, in head space
+  /// (what value_up_projection_run computes from the latent result), instead of out_h.
+  const uint16_t* b_v = nullptr;
   /// Output, latent-space value result: out[b*out_stride_batch + h*out_stride_head + c],
-  /// c < v.rank. kF32, kF16 or kBF16. Heads of an empty sequence get 0.
+  /// c < v.rank (c < head_dim with b_v). kF32, kF16 or kBF16. Heads of an empty sequence get 0.
   void* out = nullptr;
   DType out_dtype = DType::kF32;
   int64_t out_stride_batch = 0, out_stride_head = 0;

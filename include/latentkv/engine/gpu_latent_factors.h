@@ -31,9 +31,6 @@ struct GpuLatentLayer {
   const int32_t* b_k_i8_rowsum = nullptr;
   const int32_t* group_heads = nullptr;    ///< [num_kv_heads]: KV head at (group, slot)
   const int32_t* kv_head_index = nullptr;  ///< [num_kv_heads]: g*group_size + slot of a KV head
-  /// MHA with group_heads the identity: B_v's slices are in head order (value up-projection as
-  /// one strided batched GEMM, ValueUpProjectionParams::heads_in_order).
-  bool heads_in_order = false;
 };
 
 /// Every layer's factors plus how latents are stored. Immutable after construction.

@@ -25,7 +25,8 @@ struct LatentDecodeOptions {
   bool fp8_key_factors = false;
 };
 
-/// out [batch][num_qo_heads][rank_v], lse [batch][num_qo_heads]. Throws
+/// out [batch][num_qo_heads][rank_v] ([head_dim] with p.b_v: the up-projected values, computed
+/// in double), lse [batch][num_qo_heads]. Throws
 /// Error(kInvalidArgument) when latent_decode_is_supported(p) fails for a reason other than
 /// device limits.
 DecodeValues latent_decode_values(const LatentDecodeParams& p, const LatentDecodeOptions& opt = {});
