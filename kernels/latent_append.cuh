@@ -147,7 +147,20 @@ __device__ __forceinline__ void latent_ring_rows(const LatentAppendKernelParams&
     const float* src = p.latents + (p.append_indptr[b] + (pos - t_old)) * p.stride + col0;
     __half* dst =
         reinterpret_cast<__half*>(v.ring + b * v.rs + g * v.rgs + (pos % p.ring_cap) * v.rts);
-    for (int c = lane; c < v.rank; c += 32) dst[c] = __float2half_rn(src[c]);
+    // Every load before the first store: interleaved, each load would wait for the store before
+    // it (the compiler cannot rule out that dst aliases src), one memory round trip per value.
+    constexpr int kPerLane = kAppendMaxRank / 32;
+    float x[kPerLane];
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      const int c = lane + 32 * k;
+      x[k] = c < v.rank ? src[c] : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      const int c = lane + 32 * k;
+      if (c < v.rank) dst[c] = __float2half_rn(x[k]);
+    }
   }
 }
 
