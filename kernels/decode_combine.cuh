@@ -28,6 +28,40 @@ constexpr int kCombineThreads = 256;
 /// Slots whose values one thread loads at once: a typical split count (<= 32) is one round trip.
 constexpr int kCombineBatch = 32;
 
+/// The max log2-sum-exp of one row's splits and the sum of their merge weights.
+struct SplitMerge {
+  float max, sum;
+  /// 1 / sum, or 0 when every slot is empty.
+  __device__ float inv_sum() const { return max == -INFINITY ? 0.0f : 1.0f / sum; }
+  /// The merged log-sum-exp in natural-log units (-inf when every slot is empty).
+  __device__ float lse() const {
+    return max == -INFINITY ? -INFINITY : (max + log2f(sum)) * 0.69314718055994531f;
+  }
+};
+
+/// Merge weights of one row's split partials, computed by one warp: w[s] = 2^(lse[s] - max)
+/// (0 for an empty slot, lse = -inf); every lane returns the same SplitMerge. Shared by the split
+/// combine here and the combine-up (latent_combine_up.cuh).
+__device__ __forceinline__ SplitMerge split_merge_weights(const float* lse, int num_slots, float* w,
+                                                          int lane) {
+  // Rolled loops: a typical split count (<= 32) is one iteration, and short kernels pay for
+  // every instruction they fetch.
+  float m = -INFINITY;
+#pragma unroll 1
+  for (int s = lane; s < num_slots; s += 32) m = fmaxf(m, __ldcg(lse + s));
+  for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(~0u, m, off));
+  float sum = 0.0f;
+#pragma unroll 1
+  for (int s = lane; s < num_slots; s += 32) {
+    const float l = __ldcg(lse + s);
+    const float e = l == -INFINITY ? 0.0f : exp2f(l - m);
+    w[s] = e;
+    sum += e;
+  }
+  for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(~0u, sum, off);
+  return {m, sum};
+}
+
 /// One CTA per (sequence, head).
 // static: the header is compiled into several .cu files of one library (internal linkage per TU).
 static __global__ void __launch_bounds__(kCombineThreads)
@@ -35,7 +69,7 @@ static __global__ void __launch_bounds__(kCombineThreads)
   grid_dependency_wait();    // launched as a programmatic dependent (launch_dependent)
   grid_dependents_launch();  // the output projection may start loading its weights
   __shared__ float weight[kMaxCombineSlots];
-  __shared__ float red[2];
+  __shared__ SplitMerge merge;
   const int64_t row = blockIdx.x;
   const int b = static_cast<int>(row / p.num_heads), h = static_cast<int>(row % p.num_heads);
   const float* ls = p.part_lse + row * p.num_slots;
@@ -55,24 +89,11 @@ static __global__ void __launch_bounds__(kCombineThreads)
   float v[kCombineBatch];
   if (static_cast<int>(threadIdx.x) < p.dim) load(v, 0, threadIdx.x);
   if (threadIdx.x < 32) {
-    float m = -INFINITY;
-    for (int s = threadIdx.x; s < p.num_slots; s += 32) m = fmaxf(m, ls[s]);
-    for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(~0u, m, off));
-    float sum = 0.0f;
-    for (int s = threadIdx.x; s < p.num_slots; s += 32) {
-      const float w = ls[s] == -INFINITY ? 0.0f : exp2f(ls[s] - m);
-      weight[s] = w;
-      sum += w;
-    }
-    for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(~0u, sum, off);
-    if (threadIdx.x == 0) {
-      red[0] = m;
-      red[1] = sum;
-    }
+    const SplitMerge w = split_merge_weights(ls, p.num_slots, weight, threadIdx.x);
+    if (threadIdx.x == 0) merge = w;
   }
   __syncthreads();
-  const float m = red[0], sum = red[1];
-  const float inv = m == -INFINITY ? 0.0f : 1.0f / sum;
+  const float inv = merge.inv_sum();
   for (int d = threadIdx.x; d < p.dim; d += blockDim.x) {
     if (d != static_cast<int>(threadIdx.x)) load(v, 0, d);
     float sum_o = 0.0f;
@@ -87,8 +108,7 @@ static __global__ void __launch_bounds__(kCombineThreads)
     }
     store_out(p.out, int64_t{b} * p.out_sb + int64_t{h} * p.out_sh + d, sum_o * inv, p.out_dtype);
   }
-  if (threadIdx.x == 0 && p.lse != nullptr)
-    p.lse[row] = m == -INFINITY ? -INFINITY : (m + log2f(sum)) * 0.69314718055994531f;
+  if (threadIdx.x == 0 && p.lse != nullptr) p.lse[row] = merge.lse();
 }
 
 }  // namespace latentkv::kernels

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "decode_combine.cuh"
 #include "latent_decode_layout.h"
 #include "mma_utils.cuh"
 
@@ -108,25 +109,11 @@ __device__ __forceinline__ void combine_up_tail(const CombineUpParams& p,
     }
   } else {
     for (int u = warp; u < vec.count; u += kUpWarps) {  // warp: log-sum-exp weights of vector u
-      const float* ls = p.part_lse + vec.row(u) * slots;
-      float* w = weight + u * slots;
-      float m = -INFINITY;
-#pragma unroll 1
-      for (int s = lane; s < slots; s += 32) m = fmaxf(m, __ldcg(ls + s));
-      for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(~0u, m, off));
-      float sum = 0.0f;
-#pragma unroll 1
-      for (int s = lane; s < slots; s += 32) {
-        const float l = __ldcg(ls + s);
-        const float e = l == -INFINITY ? 0.0f : exp2f(l - m);
-        w[s] = e;
-        sum += e;
-      }
-      for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(~0u, sum, off);
+      const SplitMerge w =
+          split_merge_weights(p.part_lse + vec.row(u) * slots, slots, weight + u * slots, lane);
       if (lane == 0) {
-        inv_sum[u] = m == -INFINITY ? 0.0f : 1.0f / sum;
-        if (slice == 0 && p.lse != nullptr)
-          p.lse[vec.row(u)] = m == -INFINITY ? -INFINITY : (m + log2f(sum)) * 0.69314718055994531f;
+        inv_sum[u] = w.inv_sum();
+        if (slice == 0 && p.lse != nullptr) p.lse[vec.row(u)] = w.lse();
       }
     }
   }
