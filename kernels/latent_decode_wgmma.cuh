@@ -50,12 +50,29 @@ __device__ __forceinline__ void warpgroup_sync(int wg) {
   }
 }
 
-/// fp16x2 (code - 8) of nibble u of both 16-bit halves of x (codes 0..15).
-__device__ __forceinline__ uint32_t nibble_pair_f16(uint32_t x, int u) {
-  const uint32_t y = ((x >> (4 * u)) & 0x000F000Fu) | 0x64006400u;  // 1024 + code
-  const __half2 h = __hsub2(*reinterpret_cast<const __half2*>(&y),
-                            __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408)));
+/// fp16x2 (code - 8) of nibble u of both 16-bit halves of x (codes 0..15). A nibble or'd into
+/// the mantissa of 1024 gives 1024 + code (u even) or 1024 + 16·code (u odd, scaled back by the
+/// fma); both are exact, and only nibbles 2 and 3 need a shift (x >> 8, shared by the two).
+template <int U>
+__device__ __forceinline__ uint32_t nibble_pair_f16(uint32_t x) {
+  const uint32_t s = U >= 2 ? x >> 8 : x;
+  const uint32_t y = (s & (U % 2 == 0 ? 0x000F000Fu : 0x00F000F0u)) | 0x64006400u;
+  const __half2 yh = *reinterpret_cast<const __half2*>(&y);
+  __half2 h;
+  if (U % 2 == 0) {  // (1024 + code) - 1032
+    h = __hsub2(yh, __halves2half2(__ushort_as_half(0x6408), __ushort_as_half(0x6408)));
+  } else {  // (1024 + 16·code) / 16 - 72
+    h = __hfma2(yh, __halves2half2(__ushort_as_half(0x2C00), __ushort_as_half(0x2C00)),
+                __halves2half2(__ushort_as_half(0xD480), __ushort_as_half(0xD480)));
+  }
   return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+/// The four fp16x2 (code - 8) pairs of nibble U of the 4 registers of an A fragment.
+template <int U>
+__device__ __forceinline__ void nibble_fragment_f16(const uint32_t (&v)[4], uint32_t (&a)[4]) {
+#pragma unroll
+  for (int k = 0; k < 4; ++k) a[k] = nibble_pair_f16<U>(v[k]);
 }
 
 /// One warpgroup-form CTA (split blk.x(), block of 4 heads blk.y(), sequence blk.z()).
@@ -88,58 +105,11 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   for (int j = 0; j < HPC; ++j) kv_head[j] = p.group_heads[g * p.group_size + first_slot + j];
 
   if (lo >= hi) {  // nothing to attend in this split
+    grid_dependency_wait();
     write_empty_split(
         p, b, HPC, slot, [&](int row) { return kv_head[row]; }, tid, NT);
     return;
   }
-
-  // ---- CTA constants in shared memory: W8 (B operand), Z table, β, RoPE frequencies ---------
-  const int ks = p.ksteps;
-  const int rank = p.rank_k;
-  int8_t* w8s = reinterpret_cast<int8_t*>(smem);
-  for (int idx = tid; idx < HPC * HD * ks; idx += NT) {
-    const int h = idx / (HD * ks), j = idx / ks % HD, s = idx % ks;
-    const int8_t* src =
-        p.w8 + ((int64_t{b} * p.num_qo_heads + kv_head[h]) * HD + j) * rank + 32 * s;
-    const uint4 x0 = *reinterpret_cast<const uint4*>(src);
-    const uint4 x1 = *reinterpret_cast<const uint4*>(src + 16);
-    // MMA k 4c'+i of step s <-> code 32s + 8c' + 2i, k 16+4c'+i <-> that + 1 (the order the A
-    // unpacking produces): even bytes of the segment, then odd bytes.
-    const uint4 ev = make_uint4(prmt(x0.x, x0.y, 0x6420), prmt(x0.z, x0.w, 0x6420),
-                                prmt(x1.x, x1.y, 0x6420), prmt(x1.z, x1.w, 0x6420));
-    const uint4 od = make_uint4(prmt(x0.x, x0.y, 0x7531), prmt(x0.z, x0.w, 0x7531),
-                                prmt(x1.x, x1.y, 0x7531), prmt(x1.z, x1.w, 0x7531));
-    int8_t* dst = w8s + h * HD * rank + (j / 8) * (8 * rank) + 2 * s * 128 + (j % 8) * 16;
-    *reinterpret_cast<uint4*>(dst) = ev;
-    *reinterpret_cast<uint4*>(dst + 128) = od;
-  }
-  for (int i = tid; i < lay.w8_pad / 4; i += NT) reinterpret_cast<uint32_t*>(smem + lay.w8)[i] = 0u;
-  __half* ztab = reinterpret_cast<__half*>(smem + lay.off_ztab);
-  for (int i = tid; i < 8 * HD; i += NT) {
-    const int row = i / HD, col = i % HD;
-    float z = 0.0f;
-    if (row % 2 == 0) z = p.w8_zsum[(int64_t{b} * p.num_qo_heads + kv_head[row / 2]) * HD + col];
-    ztab[row * kLatentWgZStride + col] = __float2half_rn(z);
-  }
-  float* beta_s = reinterpret_cast<float*>(smem + lay.off_beta);
-  // 2^9 undoes the code scale of the e4m3 reading of a nibble (n -> n·2^-9).
-  if (tid < HPC * 8)
-    beta_s[tid] =
-        512.0f * p.w8_beta[(int64_t{b} * p.num_qo_heads + kv_head[tid / 8]) * 8 + tid % 8];
-  float* theta_s = reinterpret_cast<float*>(smem + lay.off_theta);
-  if (tid < 64) theta_s[tid] = static_cast<float>(p.inv_freq[tid]);
-  float* o_s = reinterpret_cast<float*>(smem + lay.off_o);
-  for (int i = tid; i < HPC * p.rank_v; i += NT) o_s[i] = 0.0f;
-
-  uint8_t* wgs = smem + lay.off_wg + wg * lay.wg_bytes;
-  float* phi_s = reinterpret_cast<float*>(wgs);            // [64] tile phase of pair i
-  float* s_s = phi_s + 64;                                 // [head][T] scores
-  __half* p_s = reinterpret_cast<__half*>(s_s + HPC * T);  // [8][kLatentWgPStride]
-  float* alpha_s = reinterpret_cast<float*>(p_s + 8 * kLatentWgPStride);  // [8]
-  for (int i = wtid; i < 8 * kLatentWgPStride; i += 128) p_s[i] = __float2half_rn(0.0f);
-  if (wtid < 8) alpha_s[wtid] = 1.0f;
-  fence_proxy_async_smem();
-  __syncthreads();
 
   // ---- tile loader (per warpgroup): 2 threads per token row, one for the K codes and K
   // (scale, zero), one for the V side. Everything but the page and slot is fixed per thread.
@@ -196,14 +166,83 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   cp_async_commit();
   int next_page = row_page(1);
 
+  float* theta_s = reinterpret_cast<float*>(smem + lay.off_theta);
+  if (tid < 64) theta_s[tid] = static_cast<float>(p.inv_freq[tid]);
+  float* o_s = reinterpret_cast<float*>(smem + lay.off_o);
+  for (int i = tid; i < HPC * p.rank_v; i += NT) o_s[i] = 0.0f;
+
+  uint8_t* wgs = smem + lay.off_wg + wg * lay.wg_bytes;
+  float* phi_s = reinterpret_cast<float*>(wgs);            // [64] tile phase of pair i
+  float* s_s = phi_s + 64;                                 // [head][T] scores
+  __half* p_s = reinterpret_cast<__half*>(s_s + HPC * T);  // [8][kLatentWgPStride]
+  float* alpha_s = reinterpret_cast<float*>(p_s + 8 * kLatentWgPStride);  // [8]
+  for (int i = wtid; i < 8 * kLatentWgPStride; i += 128) p_s[i] = __float2half_rn(0.0f);
+  if (wtid < 8) alpha_s[wtid] = 1.0f;
   // RoPE phase of this warpgroup's tile start for pair wtid (threads 0..63), reduced mod 2π.
+  // At the full rank bucket (KS = 8) it is kept in fixed point, 2^32 units per turn, where the
+  // unsigned wrap-around is the reduction: the double form's fp64 adds stalled there behind the
+  // wgmmas, as sm_90 issues FP64 on the pipe it shares with the tensor cores (c50 4-bit on an
+  // H100: b1 64K 188 -> 184 us, b8 16K 355 -> 351 us). At the smaller buckets the double form
+  // measured faster (c75 4-bit b8 16K: 243 us against 252 us in fixed point).
+  constexpr bool kFixedPhase = KS == 8;
   constexpr double kTwoPi = 6.283185307179586476925286766559;
-  double phi = 0.0, phi_step = 0.0;
+  double phi_d = 0.0, phi_d_step = 0.0;
+  uint32_t phi_u = 0u, phi_u_step = 0u;
   if (wtid < 64) {
     const double th = p.inv_freq[wtid];
-    phi = fmod(static_cast<double>(lo + wg * T) * th, kTwoPi);
-    phi_step = fmod(2.0 * T * th, kTwoPi);
+    if (kFixedPhase) {
+      auto to_turn_units = [](double turns) {
+        turns -= floor(turns);
+        return static_cast<uint32_t>(static_cast<uint64_t>(llrint(turns * 4294967296.0)));
+      };
+      phi_u = to_turn_units(static_cast<double>(lo + wg * T) * (th / kTwoPi));
+      phi_u_step = to_turn_units(2.0 * T * (th / kTwoPi));
+    } else {
+      phi_d = fmod(static_cast<double>(lo + wg * T) * th, kTwoPi);
+      phi_d_step = fmod(2.0 * T * th, kTwoPi);
+    }
   }
+
+  // Launched as a programmatic dependent of the query fold: everything above overlaps the fold's
+  // tail and this grid's launch. The cache and page table were written before the fold started,
+  // so they were complete above; the fold's W8, Z and β are read only from here on.
+  grid_dependency_wait();
+
+  // ---- CTA constants in shared memory: W8 (B operand), Z table, β, RoPE frequencies ---------
+  const int ks = p.ksteps;
+  const int rank = p.rank_k;
+  int8_t* w8s = reinterpret_cast<int8_t*>(smem);
+  for (int idx = tid; idx < HPC * HD * ks; idx += NT) {
+    const int h = idx / (HD * ks), j = idx / ks % HD, s = idx % ks;
+    const int8_t* src =
+        p.w8 + ((int64_t{b} * p.num_qo_heads + kv_head[h]) * HD + j) * rank + 32 * s;
+    const uint4 x0 = *reinterpret_cast<const uint4*>(src);
+    const uint4 x1 = *reinterpret_cast<const uint4*>(src + 16);
+    // MMA k 4c'+i of step s <-> code 32s + 8c' + 2i, k 16+4c'+i <-> that + 1 (the order the A
+    // unpacking produces): even bytes of the segment, then odd bytes.
+    const uint4 ev = make_uint4(prmt(x0.x, x0.y, 0x6420), prmt(x0.z, x0.w, 0x6420),
+                                prmt(x1.x, x1.y, 0x6420), prmt(x1.z, x1.w, 0x6420));
+    const uint4 od = make_uint4(prmt(x0.x, x0.y, 0x7531), prmt(x0.z, x0.w, 0x7531),
+                                prmt(x1.x, x1.y, 0x7531), prmt(x1.z, x1.w, 0x7531));
+    int8_t* dst = w8s + h * HD * rank + (j / 8) * (8 * rank) + 2 * s * 128 + (j % 8) * 16;
+    *reinterpret_cast<uint4*>(dst) = ev;
+    *reinterpret_cast<uint4*>(dst + 128) = od;
+  }
+  for (int i = tid; i < lay.w8_pad / 4; i += NT) reinterpret_cast<uint32_t*>(smem + lay.w8)[i] = 0u;
+  __half* ztab = reinterpret_cast<__half*>(smem + lay.off_ztab);
+  for (int i = tid; i < 8 * HD; i += NT) {
+    const int row = i / HD, col = i % HD;
+    float z = 0.0f;
+    if (row % 2 == 0) z = p.w8_zsum[(int64_t{b} * p.num_qo_heads + kv_head[row / 2]) * HD + col];
+    ztab[row * kLatentWgZStride + col] = __float2half_rn(z);
+  }
+  float* beta_s = reinterpret_cast<float*>(smem + lay.off_beta);
+  // 2^9 undoes the code scale of the e4m3 reading of a nibble (n -> n·2^-9).
+  if (tid < HPC * 8)
+    beta_s[tid] =
+        512.0f * p.w8_beta[(int64_t{b} * p.num_qo_heads + kv_head[tid / 8]) * 8 + tid % 8];
+  fence_proxy_async_smem();
+  __syncthreads();
 
   // Z-table B fragments are re-read per tile; the softmax state lives in warp `head`'s lanes.
   float m_run = -INFINITY, l_lane = 0.0f, zv_lane = 0.0f;
@@ -222,7 +261,9 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   for (int i = 0; i < my_tiles; ++i) {
     const int it = wg + 2 * i;
     cp_async_wait<0>();
-    if (wtid < 64) phi_s[wtid] = static_cast<float>(phi);
+    if (wtid < 64)
+      phi_s[wtid] = kFixedPhase ? __uint2float_rn(phi_u) * static_cast<float>(kTwoPi / 4294967296.0)
+                                : static_cast<float>(phi_d);
     warpgroup_sync(wg);
     // The next tile's copies. At the full rank bucket (KS = 8) they go out one 16-byte chunk
     // per MMA chunk below: a burst of 9 copies here kept the warps waiting for the copies to
@@ -236,8 +277,12 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     if (!kSpread && more) copy_chunks(next);
     next_page = row_page(i + 2);
     if (wtid < 64) {
-      phi += phi_step;
-      if (phi >= kTwoPi) phi -= kTwoPi;
+      if (kFixedPhase) {
+        phi_u += phi_u_step;
+      } else {
+        phi_d += phi_d_step;
+        if (phi_d >= kTwoPi) phi_d -= kTwoPi;
+      }
     }
     const uint8_t* sk = stages + (i % kLatentWgStages) * lay.stage_bytes;
     const uint8_t* sv = sk + T * lay.k_sstride;
@@ -421,16 +466,23 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
                                   32 * vblk + ((lane >> 3) & 1) * 16);
         ldmatrix_x2(pb[0], pb[1],
                     p_s + (lane & 7) * kLatentWgPStride + 16 * kc + ((lane >> 3) & 1) * 8);
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const uint32_t va[4] = {nibble_pair_f16(vr[0], u), nibble_pair_f16(vr[1], u),
-                                  nibble_pair_f16(vr[2], u), nibble_pair_f16(vr[3], u)};
-          mma_f16(o[u], va, pb[0], pb[1]);
-        }
+        uint32_t va[4];
+        nibble_fragment_f16<0>(vr, va);
+        mma_f16(o[0], va, pb[0], pb[1]);
+        nibble_fragment_f16<1>(vr, va);
+        mma_f16(o[1], va, pb[0], pb[1]);
+        nibble_fragment_f16<2>(vr, va);
+        mma_f16(o[2], va, pb[0], pb[1]);
+        nibble_fragment_f16<3>(vr, va);
+        mma_f16(o[3], va, pb[0], pb[1]);
       }
     }
   }
   cp_async_wait<0>();
+
+  // The combine (a programmatic dependent) may launch now: it waits for this grid to complete
+  // before it reads, and its launch latency overlaps the CTAs' epilogues.
+  grid_dependents_launch();
 
   // ---- merge the two warpgroups and write the split's result -------------------------------
   float* stats = reinterpret_cast<float*>(smem + lay.off_stats);  // [wg][head][m, l, zv]
@@ -508,6 +560,7 @@ __global__ void __launch_bounds__(kLatentWgThreads, 1)
     latent_decode_wgmma_cta<KS>(
         p, GivenBlock{id % grid.main_x, id % main_xy / grid.main_x, id / main_xy});
   } else {
+    grid_dependency_wait();  // the window's CTAs read the folded query from the start
     const int w = id - main_xy * grid.batch, win_xy = grid.win_x * grid.win_y;
     latent_decode_cta<128, 16, latent_wg_window_heads(KS), true, 2 * KS>(
         pw, GivenBlock{w % grid.win_x, w % win_xy / grid.win_x, w / win_xy});

@@ -4,6 +4,7 @@
 
 #include "attention/latent_decode_config.h"
 #include "cuda/latent_decode_wgmma.h"
+#include "cuda/launch_dependent.h"
 #include "latent_decode_wgmma.cuh"
 
 namespace latentkv::detail {
@@ -25,9 +26,11 @@ cudaError_t launch_ks(const kernels::LatentDecodeKernelParams& kp,
   const int64_t ctas =
       int64_t{grid.batch} * (int64_t{grid.main_x} * grid.main_y + int64_t{grid.win_x} * grid.win_y);
   if (ctas > 0x7fffffff) return cudaErrorInvalidConfiguration;
-  kernels::latent_decode_wgmma_kernel<KS>
-      <<<static_cast<unsigned>(ctas), kernels::kLatentWgThreads, smem, stream>>>(kp, kpw, grid);
-  return cudaGetLastError();
+  // A programmatic dependent of the query fold (the kernel waits before it reads the fold's
+  // output).
+  return launch_dependent(kernels::latent_decode_wgmma_kernel<KS>,
+                          dim3(static_cast<unsigned>(ctas)), dim3(kernels::kLatentWgThreads), smem,
+                          stream, kp, kpw, grid);
 }
 
 }  // namespace
