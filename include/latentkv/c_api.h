@@ -218,11 +218,19 @@ typedef struct lkv_latent_decode_args {
   int32_t out_dtype; /* LKV_DTYPE_F32, F16 or BF16 */
   int64_t out_stride_batch, out_stride_head;
   float* lse; /* optional device [batch_size][num_qo_heads] log-sum-exp, or NULL */
+  /* Nonzero: the split combine also applies layer->b_v (the value up-projection), so `out`
+   * receives head-space outputs out[b*sb + h*sh + d], d < head_dim, instead of the latent-space
+   * result (one kernel less than lkv_value_projection_run afterwards). Needs layer->b_v (16-byte
+   * aligned), rank_v <= 512 and (num_qo_heads/num_kv_heads)*rank_v <= 2048, and a plan made with
+   * layer->b_v set. Zero-initialized args keep the latent-space output. */
+  int32_t up_project;
 } lkv_latent_decode_args;
 
 /** Plans decode for batches of up to batch_size sequences of up to max_seq_len tokens on a GPU
  *  with num_sms multiprocessors (lkv_device_query), and sizes the workspace. Host only. Rejects a
- *  max_seq_len the pool cannot hold. Plan once (per layer shape) and reuse every step. */
+ *  max_seq_len the pool cannot hold. Plan once (per layer shape) and reuse every step. With
+ *  layer->b_v set (any non-null value: plans read no memory) and a shape the fused value
+ *  up-projection supports, the plan also serves runs with args.up_project. */
 lkv_status lkv_latent_decode_plan(const lkv_latent_cache_desc* desc, const lkv_latent_layer* layer,
                                   int32_t batch_size, int32_t max_seq_len, int32_t num_sms,
                                   lkv_decode_plan* plan);

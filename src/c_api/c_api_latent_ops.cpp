@@ -179,6 +179,12 @@ lkv_status lkv_latent_decode_plan(const lkv_latent_cache_desc* desc, const lkv_l
     p.q = p.out = probe;
     p.pages.indptr = p.pages.indices = p.pages.seq_lens = static_cast<const int32_t*>(probe);
     p.pages.page_size = desc->page_size;
+    // A layer with value up-projections gets a plan that also serves fused runs (up_project),
+    // where the shape allows them; the shape's own errors are reported without b_v first.
+    if (layer->b_v != nullptr && latentkv::latent_decode_is_supported(p).ok()) {
+      p.b_v = static_cast<const uint16_t*>(probe);
+      if (!latentkv::latent_decode_is_supported(p).ok()) p.b_v = nullptr;
+    }
     latentkv::DecodePlan out;
     LKV_RETURN_IF_LKV_ERROR(
         from_status(fn, latentkv::latent_decode_plan(p, max_seq_len, num_sms, &out)));
@@ -209,6 +215,10 @@ lkv_status lkv_latent_decode_run(const lkv_latent_cache* cache, const lkv_latent
     p.out_stride_batch = args->out_stride_batch;
     p.out_stride_head = args->out_stride_head;
     p.lse = args->lse;
+    if (args->up_project) {
+      LKV_CHECK_ARG(layer->b_v != nullptr, "up_project needs layer->b_v");
+      p.b_v = layer->b_v;
+    }
     LKV_RETURN_IF_LKV_ERROR(from_status(fn, latentkv::latent_decode_is_supported(p)));
     LKV_RETURN_IF_LKV_ERROR(require_gpu(fn));
 #if defined(LATENTKV_WITH_CUDA)

@@ -128,6 +128,12 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.tokens_per_split = plan.tokens_per_split;
   kp.num_slots = slots;
   const detail::LatentWorkspaceLayout wl = detail::latent_workspace_layout(p, slots);
+  // A plan made without b_v may have more splits than the fused combine keeps merge weights for,
+  // and no room for a single split's fp32 result.
+  if (wl.total > workspace_bytes || (p.b_v && int64_t{slots} * ratio > kernels::kUpWeightSlots))
+    return Status(StatusCode::kInvalidArgument,
+                  "latent_decode: the plan does not cover these parameters (a plan made without "
+                  "b_v?); re-run latent_decode_plan with the same b_v");
   const auto region = [&](int64_t off) {
     return off < 0 ? nullptr : static_cast<char*>(workspace) + off;
   };

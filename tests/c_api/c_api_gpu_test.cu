@@ -426,6 +426,22 @@ TEST_P(CApiLatentGpu, MatchesCppApiAndReference) {
       }
     }
   EXPECT_LE(rel_err(got, want), 2e-3);
+
+  // The same projection fused into the decode's split combine (up_project, with the plan above,
+  // made with layer.b_v set): head-space output in one call. It projects the fp32 latent result,
+  // the two-step path its fp16 copy, so the two agree to fp16 rounding.
+  DeviceBuffer<uint16_t> fused(size_t{3} * qo * hd);
+  lkv_latent_decode_args af = pr.decode_args(d_q, fused.get(), LKV_DTYPE_F16);
+  af.out_stride_batch = int64_t{qo} * hd;
+  af.out_stride_head = hd;
+  af.up_project = 1;
+  ASSERT_LKV(
+      lkv_latent_decode_run(pr.c1, &pr.layer, &af, &plan, ws.get(), plan.workspace_bytes, nullptr));
+  LKV_ASSERT_CUDA(cudaDeviceSynchronize());
+  const std::vector<uint16_t> fh = fused.download();
+  std::vector<double> got_fused(fh.size());
+  for (size_t i = 0; i < fh.size(); ++i) got_fused[i] = half_bits_to_float(fh[i]);
+  EXPECT_LE(rel_err(got_fused, want), 2e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, CApiLatentGpu,

@@ -80,6 +80,35 @@ TEST(CApiPlan, LatentDecodePlanEqualsTheCppPlan) {
   }
 }
 
+// A layer with value up-projections plans for fused runs (up_project): the C++ plan with b_v,
+// whose workspace also holds a single split's fp32 result.
+TEST(CApiPlan, LatentDecodePlanWithBvEqualsTheFusedCppPlan) {
+  const lkv_latent_cache_desc d = example_latent_desc();
+  lkv_latent_layer layer = example_layer();
+  layer.b_v = reinterpret_cast<const uint16_t*>(uintptr_t{4096});  // plans read no memory
+  for (int sms : {1, 132, 4096}) {
+    SCOPED_TRACE(::testing::Message() << "sms " << sms);
+    lkv_decode_plan c{}, plain{};
+    EXPECT_LKV_OK(lkv_latent_decode_plan(&d, &layer, 2, 160, sms, &c));
+    CppDecode cpp(2);
+    DecodePlan without;
+    ASSERT_TRUE(latent_decode_plan(cpp.p, 160, sms, &without).ok());
+    cpp.p.b_v = static_cast<const uint16_t*>(cpp.p.b_k);
+    DecodePlan ref;
+    ASSERT_TRUE(latent_decode_plan(cpp.p, 160, sms, &ref).ok());
+    EXPECT_EQ(c.num_splits, ref.num_splits);
+    EXPECT_EQ(c.tokens_per_split, ref.tokens_per_split);
+    EXPECT_EQ(c.extra_splits, ref.extra_splits);
+    EXPECT_EQ(c.workspace_bytes, ref.workspace_bytes);
+    if (ref.num_splits + ref.extra_splits == 1)
+      EXPECT_GT(ref.workspace_bytes, without.workspace_bytes);
+    layer.b_v = nullptr;
+    EXPECT_LKV_OK(lkv_latent_decode_plan(&d, &layer, 2, 160, sms, &plain));
+    EXPECT_EQ(plain.workspace_bytes, without.workspace_bytes);
+    layer.b_v = reinterpret_cast<const uint16_t*>(uintptr_t{4096});
+  }
+}
+
 TEST(CApiPlan, LatentDecodePlanRejectsWhatTheKernelCannotRun) {
   lkv_latent_cache_desc d = example_latent_desc();
   lkv_latent_layer layer = example_layer();
@@ -234,6 +263,12 @@ TEST_F(CApiRun, ArgumentErrorsComeBeforeTheGpuCheck) {
                     LKV_ERR_INVALID_ARGUMENT, "the plan was made for num_qo_heads 8");
   EXPECT_LKV_STATUS(lkv_latent_decode_run(cache_, &layer_, nullptr, &plan_, nullptr, 0, nullptr),
                     LKV_ERR_INVALID_ARGUMENT, "args is null");
+  a = decode_;
+  a.up_project = 1;
+  other = layer_;
+  other.b_v = nullptr;
+  EXPECT_LKV_STATUS(lkv_latent_decode_run(cache_, &other, &a, &plan_, nullptr, 0, nullptr),
+                    LKV_ERR_INVALID_ARGUMENT, "up_project needs layer->b_v");
   lkv_latent_append_args b = append_;
   b.x = nullptr;
   EXPECT_LKV_STATUS(lkv_latent_append_run(cache_, &layer_, &b, nullptr, nullptr, 0, nullptr),
