@@ -190,9 +190,10 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   uint32_t phi_u = 0u, phi_u_step = 0u;
   if (wtid < 64) {
     const double th = p.inv_freq[wtid];
-    if (kFixedPhase) {
+    if constexpr (kFixedPhase) {
       auto to_turn_units = [](double turns) {
         turns -= floor(turns);
+        // A fraction within 2^-33 of a whole turn rounds to 2^32, which the uint32 cast makes 0.
         return static_cast<uint32_t>(static_cast<uint64_t>(llrint(turns * 4294967296.0)));
       };
       phi_u = to_turn_units(static_cast<double>(lo + wg * T) * (th / kTwoPi));
@@ -204,8 +205,9 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
   }
 
   // Launched as a programmatic dependent of the query fold: everything above overlaps the fold's
-  // tail and this grid's launch. The cache and page table were written before the fold started,
-  // so they were complete above; the fold's W8, Z and β are read only from here on.
+  // tail and this grid's launch. The fold waits for its own predecessors before it lets this grid
+  // start (latent_query_fold_kernel), so the cache and page tables written before it were
+  // complete above; the fold's W8, Z and β are read only from here on.
   grid_dependency_wait();
 
   // ---- CTA constants in shared memory: W8 (B operand), Z table, β, RoPE frequencies ---------
@@ -277,7 +279,7 @@ __device__ __forceinline__ void latent_decode_wgmma_cta(const LatentDecodeKernel
     if (!kSpread && more) copy_chunks(next);
     next_page = row_page(i + 2);
     if (wtid < 64) {
-      if (kFixedPhase) {
+      if constexpr (kFixedPhase) {
         phi_u += phi_u_step;
       } else {
         phi_d += phi_d_step;

@@ -214,7 +214,8 @@ typedef struct lkv_latent_decode_args {
   const void* q;        /* device: post-RoPE queries q[b*q_stride_batch + h*q_stride_head + d] */
   int32_t q_dtype;      /* LKV_DTYPE_F16 or LKV_DTYPE_BF16 */
   int64_t q_stride_batch, q_stride_head;
-  void* out;         /* device: latent-space values out[b*sb + h*sh + c], c < rank_v */
+  void* out;         /* device: latent-space values out[b*sb + h*sh + c], c < rank_v (head-space
+                        out[b*sb + h*sh + d], d < head_dim, with up_project) */
   int32_t out_dtype; /* LKV_DTYPE_F32, F16 or BF16 */
   int64_t out_stride_batch, out_stride_head;
   float* lse; /* optional device [batch_size][num_qo_heads] log-sum-exp, or NULL */

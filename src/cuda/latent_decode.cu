@@ -129,11 +129,12 @@ Status latent_decode_run(const LatentDecodeParams& p, const DecodePlan& plan, vo
   kp.num_slots = slots;
   const detail::LatentWorkspaceLayout wl = detail::latent_workspace_layout(p, slots);
   // A plan made without b_v may have more splits than the fused combine keeps merge weights for,
-  // and no room for a single split's fp32 result.
+  // and no room for a single split's fp32 result; a plan for a smaller batch has too small a
+  // workspace (DecodePlan does not record its batch).
   if (wl.total > workspace_bytes || (p.b_v && int64_t{slots} * ratio > kernels::kUpWeightSlots))
     return Status(StatusCode::kInvalidArgument,
-                  "latent_decode: the plan does not cover these parameters (a plan made without "
-                  "b_v?); re-run latent_decode_plan with the same b_v");
+                  "latent_decode: the plan does not cover these parameters (made without b_v, or "
+                  "for a smaller batch); re-run latent_decode_plan with them");
   const auto region = [&](int64_t off) {
     return off < 0 ? nullptr : static_cast<char*>(workspace) + off;
   };

@@ -28,13 +28,15 @@ using testing::example_paged_desc;
 struct CppDecode {
   std::vector<uint8_t> buf = std::vector<uint8_t>(4096);
   LatentDecodeParams p;
-  CppDecode(int batch) {
+  /// The C++ params of example_latent_desc() / example_layer(), with its window (residual,
+  /// chunk) unless given.
+  explicit CppDecode(int batch, int residual = 32, int chunk = 16) {
     void* any = buf.data() + (256 - reinterpret_cast<uintptr_t>(buf.data()) % 256);
     QuantConfig q;
     q.bits = 4;
     LatentWindowPolicy w;
-    w.residual = 32;
-    w.chunk = 16;
+    w.residual = residual;
+    w.chunk = chunk;
     p.k = make_latent_cache_layout(2, 128, q, 16, 10, w, 4).view;
     p.v = make_latent_cache_layout(2, 64, q, 16, 10, w, 4).view;
     for (LatentCacheView* v : {&p.k, &p.v}) v->codes = v->scale_zero = v->ring = any;
@@ -80,34 +82,51 @@ TEST(CApiPlan, LatentDecodePlanEqualsTheCppPlan) {
   }
 }
 
-// A layer with value up-projections plans for fused runs (up_project): the C++ plan with b_v,
-// whose workspace also holds a single split's fp32 result.
+// A layer with value up-projections plans for fused runs (up_project): the C++ plan with b_v.
+// With one split (no residual window, one SM) that plan's workspace also holds the split's fp32
+// result for the combine-up, which a plan without b_v has no room for.
 TEST(CApiPlan, LatentDecodePlanWithBvEqualsTheFusedCppPlan) {
-  const lkv_latent_cache_desc d = example_latent_desc();
+  lkv_latent_cache_desc d = example_latent_desc();
+  d.residual = 0;
+  d.chunk = 1;
   lkv_latent_layer layer = example_layer();
   layer.b_v = reinterpret_cast<const uint16_t*>(uintptr_t{4096});  // plans read no memory
-  for (int sms : {1, 132, 4096}) {
-    SCOPED_TRACE(::testing::Message() << "sms " << sms);
-    lkv_decode_plan c{}, plain{};
-    EXPECT_LKV_OK(lkv_latent_decode_plan(&d, &layer, 2, 160, sms, &c));
-    CppDecode cpp(2);
-    DecodePlan without;
-    ASSERT_TRUE(latent_decode_plan(cpp.p, 160, sms, &without).ok());
-    cpp.p.b_v = static_cast<const uint16_t*>(cpp.p.b_k);
-    DecodePlan ref;
-    ASSERT_TRUE(latent_decode_plan(cpp.p, 160, sms, &ref).ok());
-    EXPECT_EQ(c.num_splits, ref.num_splits);
-    EXPECT_EQ(c.tokens_per_split, ref.tokens_per_split);
-    EXPECT_EQ(c.extra_splits, ref.extra_splits);
-    EXPECT_EQ(c.workspace_bytes, ref.workspace_bytes);
-    if (ref.num_splits + ref.extra_splits == 1)
-      EXPECT_GT(ref.workspace_bytes, without.workspace_bytes);
-    layer.b_v = nullptr;
-    EXPECT_LKV_OK(lkv_latent_decode_plan(&d, &layer, 2, 160, sms, &plain));
-    EXPECT_EQ(plain.workspace_bytes, without.workspace_bytes);
-    layer.b_v = reinterpret_cast<const uint16_t*>(uintptr_t{4096});
-  }
+  lkv_decode_plan fused{}, plain{};
+  EXPECT_LKV_OK(lkv_latent_decode_plan(&d, &layer, 2, 160, 1, &fused));
+  layer.b_v = nullptr;
+  EXPECT_LKV_OK(lkv_latent_decode_plan(&d, &layer, 2, 160, 1, &plain));
+  CppDecode cpp(2, 0, 1);
+  DecodePlan without;
+  ASSERT_TRUE(latent_decode_plan(cpp.p, 160, 1, &without).ok());
+  cpp.p.b_v = static_cast<const uint16_t*>(cpp.p.b_k);
+  DecodePlan with;
+  ASSERT_TRUE(latent_decode_plan(cpp.p, 160, 1, &with).ok());
+  ASSERT_EQ(with.num_splits + with.extra_splits, 1);
+  EXPECT_GT(with.workspace_bytes, without.workspace_bytes);
+  EXPECT_EQ(fused.num_splits, with.num_splits);
+  EXPECT_EQ(fused.tokens_per_split, with.tokens_per_split);
+  EXPECT_EQ(fused.extra_splits, with.extra_splits);
+  EXPECT_EQ(fused.workspace_bytes, with.workspace_bytes);
+  EXPECT_EQ(plain.workspace_bytes, without.workspace_bytes);
 }
+
+#if defined(LATENTKV_WITH_CUDA)
+// A run with b_v on a plan made without it (one split: no room for the split's fp32 result) is
+// rejected before anything is launched, so this runs without a GPU too.
+TEST(CppDecodeRun, RejectsAPlanMadeWithoutBv) {
+  CppDecode cpp(2, 0, 1);
+  DecodePlan plan;
+  ASSERT_TRUE(latent_decode_plan(cpp.p, 160, 1, &plan).ok());
+  ASSERT_EQ(plan.num_splits + plan.extra_splits, 1);
+  std::vector<uint8_t> workspace(static_cast<size_t>(plan.workspace_bytes) + 1);
+  cpp.p.b_v = static_cast<const uint16_t*>(cpp.p.b_k);
+  const Status st =
+      latent_decode_run(cpp.p, plan, workspace.data(), plan.workspace_bytes, GpuStream{});
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("does not cover these parameters"), std::string::npos)
+      << st.message();
+}
+#endif
 
 TEST(CApiPlan, LatentDecodePlanRejectsWhatTheKernelCannotRun) {
   lkv_latent_cache_desc d = example_latent_desc();
