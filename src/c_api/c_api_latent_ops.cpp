@@ -180,8 +180,9 @@ lkv_status lkv_latent_decode_plan(const lkv_latent_cache_desc* desc, const lkv_l
     p.pages.indptr = p.pages.indices = p.pages.seq_lens = static_cast<const int32_t*>(probe);
     p.pages.page_size = desc->page_size;
     // A layer with value up-projections gets a plan that also serves fused runs (up_project),
-    // where the shape allows them; the shape's own errors are reported without b_v first.
-    if (layer->b_v != nullptr && latentkv::latent_decode_is_supported(p).ok()) {
+    // where the shape allows them. b_v only adds conditions, so a shape that fails with it is
+    // planned (and its own errors reported) without it.
+    if (layer->b_v != nullptr) {
       p.b_v = static_cast<const uint16_t*>(probe);
       if (!latentkv::latent_decode_is_supported(p).ok()) p.b_v = nullptr;
     }
